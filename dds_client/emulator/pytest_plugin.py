@@ -1,0 +1,1 @@
+"""pytest plugin placeholder (registered through the pytest11 entry point)."""

@@ -1,0 +1,1 @@
+"""nls_lite placeholder."""
