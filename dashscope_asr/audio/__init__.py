@@ -1,0 +1,3 @@
+from . import asr
+
+__all__ = ['asr']
