@@ -147,7 +147,7 @@ class Session(object):
         try:
             ws.connect(self.url, header=self.headers, timeout=self.request_timeout,
                        suppress_origin=True)
-        except websocket.WebSocketBadHandshakeException as exc:
+        except websocket.WebSocketBadStatusException as exc:
             status = getattr(exc, 'status_code', None)
             self._fail(_protocol.handshake_error(status) if status else
                        _protocol.unknown_error(type(exc), exc))

@@ -489,9 +489,12 @@ class EmulatorConnection(object):
         self.state = RUNNING
         self.last_client = time.monotonic()
         self.arm_idle()
-        fault = self._fault('run-task')
-        if fault and self._fire(fault):
-            return
+        while True:
+            fault = self._fault('run-task')
+            if fault is None:
+                break
+            if self._fire(fault):
+                return
         pending, self.pending = self.pending, []
         for message in pending:
             self.on_message(message)
