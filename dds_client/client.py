@@ -301,9 +301,12 @@ class AudioStream:
             raise TypeError("audio data must be bytes, bytearray or memoryview")
         if self._ended:
             raise InvalidStateError("audio stream already ended")
+        transport = self._client._transport
+        if transport is None or not transport.connected:
+            raise ConnectionClosedError("connection is closed")
         if not len(data) or self.request._finalized.is_set():
             return None  # b"" would end the audio; after the final the service ignores audio
-        self._client._send_audio(data)
+        transport.send_binary(data)
         return None
 
     def end(self):
@@ -625,12 +628,6 @@ class DDSClient:
 
     def _start_audio(self, record_id, ai_type, session, sid, build):
         return self._request(P.TOPIC_AUDIO, record_id, ai_type, session, sid, build, audio=True)
-
-    def _send_audio(self, data):
-        t = self._transport
-        if t is None:
-            raise ConnectionClosedError("connection is closed")
-        t.send_binary(data)
 
     def _end_audio(self, stream):
         with self._lock:

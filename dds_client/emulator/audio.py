@@ -36,7 +36,7 @@ _PINYIN_TABLE = """
 帮bang1 看kan4 说shuo1 想xiang3 去qu4 和he2 也ye3 很hen3 这zhe4 那na4 就jiu4 都dou1 会hui4
 能neng2 可ke3 以yi3 吗ma5 呢ne5 吧ba5 啊a5 大da4 小xiao3 中zhong1 国guo2 家jia1 年nian2 月yue4
 日ri4 号hao4 星xing1 期qi1 今jin1 风feng1 晴qing2 阴yin1 雪xue3 高gao1 低di1 最zui4 行xing2 政zheng4
-区qu1 黄huang2 浦pu3 目mu4 设she4 备bei4 置zhi4 量liang4 声sheng1 曲qu3 单dan1 随sui2 机ji1
+什shen2 内nei4 区qu1 黄huang2 浦pu3 目mu4 设she4 备bei4 置zhi4 量liang4 声sheng1 曲qu3 单dan1 随sui2 机ji1
 """
 PINYIN = {}
 for _item in _PINYIN_TABLE.split():
