@@ -200,7 +200,7 @@ class Connection(object):
                 if next_ping is not None and now >= next_ping:
                     ws.ping()
                     next_ping = now + interval
-                    if ping_timeout:
+                    if ping_timeout and pong_due is None:
                         pong_due = now + ping_timeout
                 deadlines = [t for t in (next_ping, pong_due) if t is not None]
                 timeout = max(0.0, min(deadlines) - now)

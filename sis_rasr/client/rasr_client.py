@@ -227,6 +227,8 @@ class RasrClient:
                 return
         except ClientException as e:
             logger.error(e.get_error_msg())
+            if status == S.STATE_CLOSE and self._conn is not None:
+                raise _ConnectionClosed(e.get_error_msg())
             raise
         total = len(data)
         for index in range(0, total, byte_len):

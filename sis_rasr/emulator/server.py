@@ -171,8 +171,9 @@ class ConnectionHandler(object):
         if self.omit_trace_id and message.get('resp_type') in ('ERROR', 'FATAL_ERROR'):
             message = dict((k, v) for k, v in message.items() if k != 'trace_id')
         text = dumps(message)
-        await self.ws.send(text)
+        # Record first: a test may look at the record as soon as the client has the message.
         self.record.add_sent(text, audio_ms)
+        await self.ws.send(text)
 
     async def send_error(self, code, msg, fatal=False, end=None, trace_id=None):
         trace_id = trace_id or (self.session.trace_id if self.session else str(uuid.uuid4()))
@@ -189,9 +190,9 @@ class ConnectionHandler(object):
     async def end_session(self, reason):
         session = self.session
         self.session = None
-        await self.send({'resp_type': 'END', 'trace_id': session.trace_id, 'reason': reason})
         session.record['end_reason'] = reason
         self.emu._session_ended()
+        await self.send({'resp_type': 'END', 'trace_id': session.trace_id, 'reason': reason})
 
     # -- faults -------------------------------------------------------------------------------------
     def take_faults(self, trigger, value=None):
