@@ -148,7 +148,11 @@ class Transport:
             self._on_open()
         finally:
             self._opened.set()
-        code, reason, lost = self._read_loop(ws, tick)
+        try:
+            code, reason, lost = self._read_loop(ws, tick)
+        except Exception as exc:  # a defect in dispatch must still end in one close report
+            log.exception("receive loop of %s failed", self.redacted_url)
+            code, reason, lost = 1006, str(exc), "receive loop failed: %s" % exc
         with self._lock:
             self._closed = True
         ws.shutdown()

@@ -141,6 +141,7 @@ class ConnectionHandler:
         self.settings = {"system": {}, "skill": {}}
         self.binary_error_sent = False
         self.last_audio = None
+        self.audio_opened = None    # asyncio.Event of the idle watchdog
 
     # ---------------------------------------------------------- sending
 
@@ -367,6 +368,8 @@ class ConnectionHandler:
         self.turn = turn
         self.state = "AUDIO"
         self.last_audio = time.monotonic()
+        if self.audio_opened is not None:
+            self.audio_opened.set()
 
     @staticmethod
     def check_audio(request):
@@ -647,38 +650,48 @@ class DDSServer:
     async def _serve(self, ws, handler):
         from websockets.exceptions import ConnectionClosed
 
-        idle = self.idle_timeout or None
-        audio_idle = self.audio_idle_timeout
-        while True:
-            timeout = None
-            now = time.monotonic()
-            if idle:
-                timeout = max(0.0, ws.last_rx + idle - now)
-            if handler.state == "AUDIO" and audio_idle:
-                left = max(0.0, handler.last_audio + audio_idle - now)
-                timeout = left if timeout is None else min(timeout, left)
-            try:
-                if timeout is None:
-                    message = await ws.recv()
+        watchdog = asyncio.ensure_future(self._watchdog(ws, handler))
+        try:
+            async for message in ws:
+                if isinstance(message, str):
+                    self.record(handler.id, "in", "text", message)
+                    await handler.on_text(message)
                 else:
-                    message = await asyncio.wait_for(ws.recv(), timeout)
-            except asyncio.TimeoutError:
-                now = time.monotonic()
-                if idle and now - ws.last_rx >= idle:
-                    await ws.close(1000, "idle timeout")
-                    return
-                if handler.state == "AUDIO" and audio_idle and \
-                        now - handler.last_audio >= audio_idle:
-                    await handler.audio_idle()
+                    self.record(handler.id, "in", "binary", message)
+                    await handler.on_binary(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            watchdog.cancel()
+
+    async def _watchdog(self, ws, handler):
+        """Idle timeout (any received byte counts) and audio idle timeout, on timers."""
+        idle, audio_idle = self.idle_timeout or None, self.audio_idle_timeout or None
+        if not idle and not audio_idle:
+            return
+        handler.audio_opened = asyncio.Event()
+        while True:
+            now = time.monotonic()
+            deadlines = []
+            if idle:
+                deadlines.append(ws.last_rx + idle)
+            if audio_idle and handler.state == "AUDIO":
+                deadlines.append(handler.last_audio + audio_idle)
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            # Woken early when an audio request opens (its timer starts then).
+            handler.audio_opened.clear()
+            try:
+                await asyncio.wait_for(handler.audio_opened.wait(), timeout)
                 continue
-            except ConnectionClosed:
+            except asyncio.TimeoutError:
+                pass
+            now = time.monotonic()
+            if idle and now - ws.last_rx >= idle:
+                await ws.close(1000, "idle timeout")
                 return
-            if isinstance(message, str):
-                self.record(handler.id, "in", "text", message)
-                await handler.on_text(message)
-            else:
-                self.record(handler.id, "in", "binary", message)
-                await handler.on_binary(message)
+            if audio_idle and handler.state == "AUDIO" and \
+                    now - handler.last_audio >= audio_idle:
+                await handler.audio_idle()
 
 
 def connection_class():
