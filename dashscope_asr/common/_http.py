@@ -51,6 +51,23 @@ def task_headers(api_key, workspace, headers, ua_suffix):
     return out
 
 
+def request(method, url, **kwargs):
+    """One request on its own session; its connection is closed before returning (the body is
+    already read), so no socket outlives the call."""
+    with requests.Session() as session:
+        try:
+            return session.request(method, url, **kwargs)
+        finally:
+            # urllib3 2.7 no longer closes pools when a PoolManager is cleared: close ours now.
+            for adapter in session.adapters.values():
+                pools = adapter.poolmanager.pools
+                for key in list(pools.keys()):
+                    try:
+                        pools[key].close()
+                    except (KeyError, AttributeError):
+                        pass
+
+
 def encode(body):
     return json.dumps(body, ensure_ascii=False).encode('utf-8')
 

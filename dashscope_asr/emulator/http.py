@@ -4,6 +4,7 @@ import logging
 import math
 import os
 import re
+import socket
 import threading
 import time
 import uuid
@@ -59,6 +60,31 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def __init__(self, *args):
+        ThreadingHTTPServer.__init__(self, *args)
+        self.open_connections = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with self.connections_lock:
+            self.open_connections.add(request)
+        ThreadingHTTPServer.process_request(self, request, client_address)
+
+    def shutdown_request(self, request):
+        with self.connections_lock:
+            self.open_connections.discard(request)
+        ThreadingHTTPServer.shutdown_request(self, request)
+
+    def close_connections(self):
+        """End keep-alive connections a client left open, so their threads finish now."""
+        with self.connections_lock:
+            pending = list(self.open_connections)
+        for sock in pending:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
 
 class HttpApi(object):
     """The task and customization endpoints, state kept in the Emulator."""
@@ -93,6 +119,7 @@ class HttpApi(object):
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+        self.server.close_connections()
         self.thread.join(5)
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -123,7 +150,6 @@ class HttpApi(object):
             if kind == 'drop':
                 handler.close_connection = True
                 try:
-                    import socket
                     handler.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass

@@ -3,8 +3,6 @@ import time
 from http import HTTPStatus
 from typing import List
 
-import requests
-
 from ...api_entities.dashscope_response import DashScopeAPIResponse, TranscriptionResponse
 from ...common import _http
 from ...common.constants import REPEATABLE_STATUS, TaskStatus
@@ -101,7 +99,7 @@ class Transcription(object):
         """Cancel a PENDING task."""
         task_id = cls._task_id(task)
         key = _http.resolve_key(api_key)
-        resp = requests.post(
+        resp = _http.request('POST', 
             '%s/tasks/%s/cancel' % (_http.base_url(kwargs.get('base_address'), workspace), task_id),
             headers=_http.task_headers(key, workspace, kwargs.get('headers'),
                                        kwargs.get('user_agent')),
@@ -121,7 +119,7 @@ class Transcription(object):
                             ('region', region), ('status', status)):
             if value is not None:
                 params[name] = value
-        resp = requests.get(
+        resp = _http.request('GET', 
             '%s/tasks' % _http.base_url(kwargs.get('base_address'), workspace), params=params,
             headers=_http.task_headers(key, workspace, kwargs.get('headers'),
                                        kwargs.get('user_agent')),
@@ -168,14 +166,14 @@ class Transcription(object):
         headers = _http.post_headers(key, workspace, kwargs.get('headers'),
                                      kwargs.get('user_agent'), asynchronous=True)
         resp = _http.with_retries(
-            lambda: requests.post(url, data=data, headers=headers, timeout=_http.timeout_of(kwargs)),
+            lambda: _http.request('POST', url, data=data, headers=headers, timeout=_http.timeout_of(kwargs)),
             cls.MAX_QUERY_TRY_COUNT, cls._RETRY_INTERVAL_S)
         return _http.post_response(resp)
 
     @classmethod
     def _get(cls, task_id, api_key, workspace, kwargs):
         key = _http.resolve_key(api_key)
-        resp = requests.get(
+        resp = _http.request('GET', 
             '%s/tasks/%s' % (_http.base_url(kwargs.get('base_address'), workspace), task_id),
             headers=_http.task_headers(key, workspace, kwargs.get('headers'),
                                        kwargs.get('user_agent')),

@@ -2,8 +2,6 @@
 from http import HTTPStatus
 from typing import List
 
-import requests
-
 from ...common import _http
 from ...common.logging import apply_env_logging_level
 
@@ -49,7 +47,7 @@ class VocabularyService(object):
                                      asynchronous=False)
         data = _http.encode({'model': self.model, 'parameters': parameters, 'input': input})
         resp = _http.with_retries(
-            lambda: requests.post(url, data=data, headers=headers, timeout=_http.timeout_of(kwargs)),
+            lambda: _http.request('POST', url, data=data, headers=headers, timeout=_http.timeout_of(kwargs)),
             self.MAX_QUERY_TRY_COUNT, self._RETRY_INTERVAL_S)
         response = _http.post_response(resp)
         if response.status_code != HTTPStatus.OK:
