@@ -20,6 +20,7 @@ from . import _protocol as protocol
 
 _log = logging.getLogger('nls')
 
+NORMAL_CLOSURE = 1000
 CLOSE_WAIT_S = 3.0      # bounded wait for the peer's close frame, as the original's close(timeout=3)
 _IDLE_TICK_S = 10.0     # without pings the reader still wakes up now and then; also bounds blocking sends
 
@@ -30,15 +31,16 @@ class ConnectionClosed(Exception):
 
 class CloseInfo(object):
     """How a connection ended. `error` is (status, NAME, detail) for transport failures, else None."""
-    __slots__ = ('by_us', 'code', 'reason', 'error', 'opened', 'handshake')
+    __slots__ = ('by_us', 'code', 'reason', 'error', 'opened', 'handshake', 'timed_out')
 
-    def __init__(self, by_us, code=None, reason='', error=None, opened=True, handshake=None):
+    def __init__(self, by_us, code=None, reason='', error=None, opened=True, handshake=None, timed_out=False):
         self.by_us = by_us
         self.code = code
         self.reason = reason
         self.error = error
         self.opened = opened
         self.handshake = handshake    # (http status, body) when the upgrade was refused
+        self.timed_out = timed_out    # the connect/handshake ran out of time (ConnectionTimeout)
 
     def describe(self):
         if self.code is not None:
@@ -56,8 +58,6 @@ def classify_connect_error(exc):
     if isinstance(exc, (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError)):
         return protocol.CONNECT_FAILED, 'CONNECT_FAILED', detail
     if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED):
-        return protocol.CONNECT_FAILED, 'CONNECT_FAILED', detail
-    if isinstance(exc, websocket.WebSocketTimeoutException) or isinstance(exc, socket.timeout):
         return protocol.CONNECT_FAILED, 'CONNECT_FAILED', detail
     if isinstance(exc, websocket.WebSocketConnectionClosedException):
         return protocol.CONNECT_FAILED, 'CONNECT_FAILED', detail
@@ -127,8 +127,9 @@ class Connection(object):
                 try:
                     # The raw send: websocket-client's close() would read frames here, and only the
                     # receive thread may read.
-                    ws.send(struct.pack('!H', ABNF.STATUS_NORMAL), ABNF.OPCODE_CLOSE)
-                except Exception:   # already broken: dropping the socket ends the reader just the same
+                    ws.send(struct.pack('!H', NORMAL_CLOSURE), ABNF.OPCODE_CLOSE)
+                except (OSError, websocket.WebSocketException):
+                    # already broken: dropping the socket ends the reader just the same
                     self.abort()
             else:
                 self.abort()
@@ -186,6 +187,8 @@ class Connection(object):
         except websocket.WebSocketBadStatusException as exc:
             body = getattr(exc, 'resp_body', None) or b''
             return CloseInfo(False, opened=False, handshake=(exc.status_code, body))
+        except (websocket.WebSocketTimeoutException, socket.timeout):
+            return CloseInfo(True, opened=False, timed_out=True)
         except Exception as exc:
             if self._aborted:
                 return CloseInfo(True, opened=False)
@@ -255,10 +258,10 @@ class Connection(object):
                 if not self._close_sent:
                     self._close_sent = True
                     try:
-                        ws.send(struct.pack('!H', code if code is not None else ABNF.STATUS_NORMAL),
+                        ws.send(struct.pack('!H', code if code is not None else NORMAL_CLOSURE),
                                 ABNF.OPCODE_CLOSE)
-                    except Exception:
-                        pass
+                    except (OSError, websocket.WebSocketException):
+                        pass   # the peer is gone already; the close is complete either way
                     return CloseInfo(False, code, reason)
                 return CloseInfo(True, code, reason)
             elif opcode == ABNF.OPCODE_PING:

@@ -54,6 +54,7 @@ class Session(object):
         self.state = protocol.SessionState()
         self.cond = threading.Condition()
         self.lost_detail = None      # set when a sender saw the connection break
+        self.connect_timed_out = False
         self.connection = Connection(client._url, client._token, self,
                                      name='nls-%s-%s' % (client._service.namespace, task_id[:8]))
 
@@ -98,6 +99,10 @@ class Session(object):
         _log.debug('recv: binary frame of %d bytes, dropped', len(data))
 
     def on_closed(self, info):
+        if info.timed_out:
+            with self.cond:
+                self.connect_timed_out = True
+                self.state.claim_report('exception')   # start() raises ConnectionTimeout
         error = self._error_for(info)
         if error is not None and self._claim('callback'):
             self.client._fire('on_error', error)
@@ -108,6 +113,8 @@ class Session(object):
         self.client._fire('on_close')
 
     def _error_for(self, info):
+        if info.timed_out:
+            return None
         with self.cond:
             if self.state.outcome is not None:
                 return None
@@ -251,7 +258,7 @@ class SpeechClient(object):
         connection = session.connection
         connection.start(start_text, timeout, ping_interval, ping_timeout)
         # Connected (or failed) within the caller's timeout; a silent peer is cut off at the deadline.
-        if not session.wait(lambda s: s.phase != protocol.CONNECTING, timeout):
+        if not session.wait(lambda s: s.phase != protocol.CONNECTING, timeout) or session.connect_timed_out:
             session.close(claim_as_exception=True)
             raise ConnectionTimeout('Wait response timeout! Please check local network!')
         if not session.wait(lambda s: s.started or s.phase == protocol.CLOSED, timeout):
