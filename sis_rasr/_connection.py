@@ -59,6 +59,7 @@ class Connection(object):
         self._closing = False
         self.abandoned = False      # a stale connect attempt: no callbacks at all
         self.timed_out = None       # set by the owner when the connect wait expired
+        self.retry_on_timeout = False  # a handshake timeout is silent: the owner retries
         self.opened = False
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._run, name='sis-rasr-recv', daemon=True)
@@ -152,6 +153,16 @@ class Connection(object):
                     raise WebSocketConnectionClosedException('connection closed during the handshake')
                 self.opened = True
         except Exception as exc:
+            if (self.retry_on_timeout and not self._closing
+                    and isinstance(exc, (WebSocketTimeoutException, socket.timeout))):
+                # The owner makes another attempt: this one stays silent, as an abandoned one.
+                self.abandoned = True
+                self._finish(ws)
+                try:
+                    self._handler.on_connect_timeout(self)
+                except Exception:
+                    logger.exception('sis_rasr handler on_connect_timeout failed')
+                return
             if self.timed_out is not None:
                 exc = self.timed_out
             if not self._closing or self.timed_out is not None:

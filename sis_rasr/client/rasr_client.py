@@ -172,12 +172,16 @@ class RasrClient:
             header, host = self._get_headers(url, extra_headers)
             conn = Connection(url, header, self, sslopt=sslopt, connect_timeout=connect_timeout,
                               ping_interval=clt + 10 if clt else 0, ping_timeout=clt, host=host)
+            conn.retry_on_timeout = attempt + 1 < CONNECT_RETRY_COUNT
             with self._cond:
                 self._conn = conn
                 self._thread = conn.thread
             conn.start()
-            if self._wait_acked(protocol.CONNECT_WAIT_SET, connect_timeout) or self._status == S.STATE_CONNECTED:
-                break
+            with self._cond:
+                self._cond.wait_for(lambda: self._acked in protocol.CONNECT_WAIT_SET or conn.abandoned,
+                                    connect_timeout)
+                if self._status in protocol.CONNECT_WAIT_SET and not conn.abandoned:
+                    break
             logger.warning('connect attempt %d timed out after %s s' % (attempt + 1, connect_timeout))
             if attempt + 1 < CONNECT_RETRY_COUNT:
                 conn.abandon()
@@ -294,11 +298,6 @@ class RasrClient:
         self._status = status
         self._acked = status
         self._cond.notify_all()
-
-    def _wait_acked(self, statuses, timeout):
-        """ True once a status in ``statuses`` is reached and its callback has returned. """
-        with self._cond:
-            return self._cond.wait_for(lambda: self._acked in statuses, timeout)
 
     def _wait_status(self, statuses):
         wait_time = self._wait_time()
@@ -491,6 +490,10 @@ class RasrClient:
             with self._cond:
                 self._status = S.STATE_CLOSE
         self._finish_callback()
+
+    def on_connect_timeout(self, conn):
+        with self._cond:
+            self._cond.notify_all()
 
     def on_handler_error(self, conn, exc):
         if self._current(conn):

@@ -243,8 +243,6 @@ class SisEmulator(object):
         done = threading.Event()
 
         def _stop():
-            for sock in self._server.sockets:
-                sock.close()
             try:
                 self._server.server.close()
             finally:

@@ -198,6 +198,7 @@ class Recognizer(object):
         self.last_voiced_any = None
         self.last_interim_ms = 0
         self.voice_started = False            # sentence mode: VOICE_START sent
+        self.frame_out_start = 0
         self.on_audio = None                  # hook: called with header-stripped audio (script matching)
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -311,6 +312,7 @@ class Recognizer(object):
         return frame_dbfs_g711(frame, _ULAW_SQ if self.codec == 'ulaw' else _ALAW_SQ)
 
     def _frame(self, frame, out):
+        self.frame_out_start = len(out)
         start = self.frames * FRAME_MS
         self.frames += 1
         end = start + FRAME_MS
@@ -381,10 +383,9 @@ class Recognizer(object):
         elif text:
             self._final(out, [self.segment(text, score, self.seg_start, end, True)])
 
-    @staticmethod
-    def _final(out, segments):
+    def _final(self, out, segments):
         # All segments finalized while processing one frame go in one RESULT.
-        if out and out[-1][0] == 'RESULT' and all(s['is_final'] for s in out[-1][1]):
+        if len(out) > self.frame_out_start and out[-1][0] == 'RESULT' and all(s['is_final'] for s in out[-1][1]):
             out[-1][1].extend(segments)
         else:
             out.append(('RESULT', segments))
