@@ -14,6 +14,7 @@ from collections import deque
 from urllib.parse import quote
 
 from ..auth import device_signature
+from ..urls import redact_url
 from .audio import fingerprint
 from .dialogue import DEFAULT_SCRIPT, Script, load_script
 from .server import make_fault
@@ -21,6 +22,17 @@ from .server import make_fault
 __all__ = ["Emulator", "Script", "load_script", "DEFAULT_SCRIPT"]
 
 log = logging.getLogger("dds_client.emulator")
+
+
+class _RedactSecrets(logging.Filter):
+    """websockets logs request lines at DEBUG; keep apikey/sig values out of them."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        redacted = redact_url(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
 
 
 def _import_websockets():
@@ -281,12 +293,15 @@ class Emulator:
         from .server import connection_class
 
         server = self._server
+        ws_logger = logging.getLogger("dds_client.emulator.websockets")
+        if not any(isinstance(f, _RedactSecrets) for f in ws_logger.filters):
+            ws_logger.addFilter(_RedactSecrets())
         try:
             ws_server = await serve(
                 server.handler, self.host, self.port, process_request=server.process_request,
                 ping_interval=None, compression=None, max_size=2 ** 20,
                 create_connection=connection_class(),
-                logger=logging.getLogger("dds_client.emulator.websockets"))
+                logger=ws_logger)
         except OSError as exc:
             self._start_error = exc
             self._started.set()

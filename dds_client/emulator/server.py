@@ -643,8 +643,9 @@ class DDSServer:
                 await asyncio.wait_for(ws.wait_closed(), 5.0)
             except Exception:
                 pass
-            code = ws.close_code
-            reason = ws.close_reason or ""
+            # ServerConnection.close_code is websockets >= 15; the sans-I/O protocol has it.
+            code = getattr(ws.protocol, "close_code", None)
+            reason = getattr(ws.protocol, "close_reason", None) or ""
             self.emulator._record_close(conn_id, code, reason)
 
     async def _serve(self, ws, handler):

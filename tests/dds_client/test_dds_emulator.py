@@ -2,6 +2,7 @@
 transcripts, the dialogue engine, recording and the pytest plugin."""
 
 import json
+import logging
 import math
 import os
 import signal
@@ -170,9 +171,9 @@ def test_audio_limits(dds_emulator):
 def test_idle_timeout_closes(dds_emulator):
     from websockets.exceptions import ConnectionClosedOK
     with raw(dds_emulator) as ws:
-        with pytest.raises(ConnectionClosedOK):
+        with pytest.raises(ConnectionClosedOK) as info:
             ws.recv(timeout=5)
-        assert ws.close_code == 1000 and ws.close_reason == "idle timeout"
+        assert info.value.rcvd.code == 1000 and info.value.rcvd.reason == "idle timeout"
 
 
 def test_speak_url_serves_reply_audio(dds_emulator):
@@ -324,3 +325,13 @@ def test_script_validation_paths():
         {"intent": "开灯", "patterns": ["re:开.*灯"], "nlg": "灯已打开"}]}],
         "fallback": {"nlg": "?"}}
     assert DialogueEngine(custom).text_turn(None, "开一下灯", {}, 0)["dm"]["nlg"] == "灯已打开"
+
+
+def test_emulator_debug_logs_redact_secrets(caplog):
+    caplog.set_level(logging.DEBUG, logger="dds_client")
+    with Emulator() as emu:
+        with dds_client.DDSClient(**emu.client_kwargs()) as c:
+            c.send_text("你好").result()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "GET /dsg/v1/prod?productId=100200300&apikey=***" in text
+    assert "emulator-apikey" not in text

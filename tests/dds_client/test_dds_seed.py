@@ -218,3 +218,36 @@ def test_dui_python_samples_settings_intent_and_device(dds_emulator):
                             "e1b9f9a0c1d2", "skillId": "2018040200000004", "intent": "查询天气",
                             "task": "天气", "slots": {"城市": "苏州"}}))
         assert json.loads(ws.recv(timeout=5))["dm"]["nlg"].startswith("苏州")
+
+
+@pytest.mark.dds_emulator(product_id="100200300", apikey="k")
+def test_dui_python_sample_audio_8k(dds_emulator):
+    """DUI sample audioRequest: 8 kHz WAV, no asrParams, 3200-byte frames, loop until 'dm'."""
+    import io
+    import math
+    import wave
+    from array import array
+    from websockets.sync.client import connect
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(array("h", (int(3000 * math.sin(i / 2.0)) for i in range(8000))).tobytes()
+                      + b"\x00\x00" * 8000)
+    data = buf.getvalue()
+    url = dds_emulator.url.replace("/dsg/v1/prod", "/dds/v2/prod")
+    with connect(url + "?serviceType=websocket&productId=100200300&apikey=k") as ws:
+        ws.send(json.dumps({"aiType": "dm", "topic": "recorder.stream.start",
+                            "recordId": "d" * 32, "audio": {"audioType": "wav",
+                                                            "sampleRate": 8000, "channel": 1,
+                                                            "sampleBytes": 2}}))
+        for pos in range(0, len(data), 3200):
+            ws.send(data[pos:pos + 3200])
+        ws.send(b"")
+        seen = []
+        while not seen or "dm" not in seen[-1]:
+            seen.append(json.loads(ws.recv(timeout=5)))
+    assert len(seen) == 2 and seen[0]["eof"] == 1 and seen[0]["text"] == "今 天 天 气 怎 么 样"
+    assert seen[1]["recordId"] == "d" * 32 and seen[1]["dm"]["intentName"] == "查询天气"
