@@ -54,6 +54,23 @@ STRICT_ID = re.compile(r'^[0-9A-Za-z]{32}$')
 READY, STARTING, STARTED, STOPPING, DONE, CLOSED = 'READY', 'STARTING', 'STARTED', 'STOPPING', 'DONE', 'CLOSED'
 
 
+class _Redact(logging.Filter):
+    """websockets' DEBUG log prints request headers and the request line: hide tokens there."""
+
+    PATTERN = re.compile(r'(?i)(x-nls-token:\s*|[?&]token=)[^&\s]+')
+
+    def filter(self, record):
+        message = record.getMessage()
+        redacted = self.PATTERN.sub(r'\1***', message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+ws_logger = logging.getLogger('nls_lite.emulator.websockets')
+ws_logger.addFilter(_Redact())
+
+
 def dumps(obj):
     return json.dumps(obj, ensure_ascii=False, separators=(',', ':'))
 
@@ -170,7 +187,7 @@ class GatewayServer(object):
             self.handler, host, port, process_request=self.process_request, create_connection=conn_cls,
             ping_interval=None, ping_timeout=None, open_timeout=None, max_size=16 * 1024 * 1024,
             max_queue=64, close_timeout=self.emulator.close_timeout_s, compression=None,
-            server_header=None, logger=logging.getLogger('nls_lite.emulator.websockets'), **kwargs)
+            server_header=None, logger=ws_logger, **kwargs)
         sock = next(iter(self.server.sockets))
         self.port = sock.getsockname()[1]
 
