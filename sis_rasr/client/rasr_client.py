@@ -26,6 +26,7 @@ S = WebsocketStatus
 user_dict = dict()
 time_dict = dict()
 _token_lock = threading.Lock()
+_token_key_locks = {}
 TOKEN_CACHE_SECONDS = 5 * 3600
 
 connect_sleep_time = 0.01   # kept for compatibility; waits are event based
@@ -358,8 +359,11 @@ class RasrClient:
         if token_url is None:
             token_url = 'https://iam.' + self._region + '.myhuaweicloud.com/v3/auth/tokens'
         key = (user_name, domain_name, self._region, token_url)
-        # One lock for fetch and store: concurrent clients of one user make one IAM request.
+        # One lock per key for fetch and store: concurrent clients of one user make one IAM request,
+        # other users are not held up.
         with _token_lock:
+            key_lock = _token_key_locks.setdefault(key, threading.Lock())
+        with key_lock:
             now_time = time.time()
             if key in user_dict and now_time - time_dict.get(key, 0) < TOKEN_CACHE_SECONDS:
                 logger.info('use token cache')
@@ -392,7 +396,7 @@ class RasrClient:
                 excepthook(threading.ExceptHookArgs((exc_type, exc_value, exc_tb, threading.current_thread())))
 
     def _user_callback_failed(self, exc):
-        logger.error('callback raised %s: %s' % (type(exc).__name__, exc))
+        logger.error('callback raised %s: %s' % (type(exc).__name__, exc), exc_info=exc)
         with self._cond:
             self._status = S.STATE_ERROR
         self._deliver_error(exc)

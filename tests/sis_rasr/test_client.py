@@ -331,3 +331,24 @@ def test_environment_endpoint_override(sis_emulator, recorder, monkeypatch):
         assert recorder.names() == ['open']
     finally:
         client.close()
+
+
+def test_concurrent_token_clients_make_one_iam_request(sis_emulator, recorder):
+    from sis_rasr.client import rasr_client
+    rasr_client.user_dict.clear()
+    rasr_client.time_dict.clear()
+    barrier = threading.Barrier(6)
+    tokens = []
+
+    def make():
+        barrier.wait(5)
+        c = RasrClient(sis_emulator.user_name, sis_emulator.password, sis_emulator.domain_name,
+                       sis_emulator.region, sis_emulator.project_id, recorder, token_url=sis_emulator.iam_url)
+        tokens.append(c._token)
+    threads = [threading.Thread(target=make) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(tokens) == 6 and len(set(tokens)) == 1
+    assert len(sis_emulator.iam_requests) == 1

@@ -293,3 +293,38 @@ def test_cli_failures_are_clear(tmp_path):
     assert main(['--project-id', 'p', '--ak', 'a', '--sk', 'b', '--endpoint', 'ws://127.0.0.1:%d' % port,
                  '--speed', '0'], out, err) == 1
     assert 'error: websocket connect failed' in err.getvalue()
+
+
+def test_vendor_style_websocketapp_client(sis_emulator):
+    """The vendor SDK's transport: WebSocketApp, signed header dict with content-length 0, Host left to
+    websocket-client, run_forever(None, sslopt, clt + 10, clt) on a daemon thread."""
+    import threading
+    from sis_rasr.auth import aksk_service
+    sis_emulator.push_script(['原版'])
+    url = sis_emulator.mode_url('rasr/sentence-stream')
+    headers = aksk_service.get_signed_headers(sis_emulator.ak, sis_emulator.sk, 'http' + url[2:], None, None, 'GET')
+    del headers['host']
+    got = []
+    ended = threading.Event()
+    opened = threading.Event()
+
+    def on_message(ws, message):
+        got.append(json.loads(message))
+        if got[-1]['resp_type'] == 'END':
+            ended.set()
+    app = websocket.WebSocketApp(url, headers, on_open=lambda ws: opened.set(), on_message=on_message)
+    thread = threading.Thread(target=app.run_forever, args=(None, None, 14, 4), daemon=True)
+    thread.start()
+    try:
+        assert opened.wait(5)
+        app.send(json.dumps({'command': 'START', 'config': {'audio_format': 'pcm16k16bit',
+                                                            'property': 'chinese_16k_general'}}))
+        app.send(pcm_tone(400) + pcm_silence(700), websocket.ABNF.OPCODE_BINARY)
+        app.send('{"command": "END", "cancel": "false"}')
+        assert ended.wait(5)
+    finally:
+        app.keep_running = False
+        app.close()
+        thread.join(10)
+    assert [m['resp_type'] for m in got] == ['START', 'EVENT', 'RESULT', 'EVENT', 'END']
+    assert sis_emulator.connections[0].header('content-length') == '0'
