@@ -5,10 +5,19 @@ package's pytest plugin (registered through the pytest11 entry point).
 """
 import gc
 import os
+import sys
 import threading
 import time
 
 import pytest
+
+# With --import-mode=importlib nothing is put on sys.path for the tests; each package's folder is, so
+# its helper module (named uniquely: emu_helpers, sis_helpers, ...) imports by its plain name.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+for _name in sorted(os.listdir(_HERE)):
+    _path = os.path.join(_HERE, _name)
+    if os.path.isdir(_path) and not _name.startswith(('_', '.')) and _path not in sys.path:
+        sys.path.insert(0, _path)
 
 # How long a finished test may take to let its threads and sockets go; generous for a loaded CI box.
 LEAK_GRACE_S = 5.0

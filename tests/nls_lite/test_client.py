@@ -10,7 +10,7 @@ import pytest
 import nls_lite as nls
 from nls_lite import exception
 
-from conftest import RECOGNIZER_CALLBACKS, TRANSCRIBER_CALLBACKS, chunks, make_pcm
+from nls_helpers import RECOGNIZER_CALLBACKS, TRANSCRIBER_CALLBACKS, chunks, make_pcm
 
 TOKEN, APPKEY = 'test-token', 'test-appkey'
 

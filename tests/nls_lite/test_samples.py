@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_pcm
+from nls_helpers import make_pcm
 
 SEED = Path(__file__).resolve().parents[3] / 'shared' / 'seeds' / '004_9291abd1576775c5.txt'
 REPO = Path(__file__).resolve().parents[2]
