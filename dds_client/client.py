@@ -301,7 +301,7 @@ class AudioStream:
             raise TypeError("audio data must be bytes, bytearray or memoryview")
         if self._ended:
             raise InvalidStateError("audio stream already ended")
-        transport = self._client._transport
+        transport = self.request._transport    # its own connection, never a later one
         if transport is None or not transport.connected:
             raise ConnectionClosedError("connection is closed")
         if not len(data) or self.request._finalized.is_set():
@@ -325,9 +325,10 @@ class AudioStream:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self.end()
         if exc_type is not None:
+            # Cancelled before the end frame leaves, so the turn's results cannot race it.
             self.request.cancel()
+        self.end()
         return False
 
 
@@ -612,6 +613,7 @@ class DDSClient:
                                             "connection (recordId %s)" % self._audio.record_id)
                 sent_sid = (session.session_id if sid is _MISSING else sid) if session else None
                 request = Request(self, record_id, topic, ai_type, session, sent_sid)
+                request._transport = transport
                 self._correlator.add(record_id, request)
                 stream = None
                 if audio:
@@ -633,7 +635,7 @@ class DDSClient:
         with self._lock:
             if self._audio is stream:
                 self._audio = None
-        t = self._transport
+        t = stream.request._transport
         if t is not None and t.connected:
             try:
                 t.send_binary(b"")
@@ -675,9 +677,12 @@ class DDSClient:
             message = P.parse_message(data)
         except ProtocolError as error:
             self._report_error(error)
+            transport = self._transport
             with self._lock:
-                pending = list(self._correlator.pending.values())
-                self._correlator.pending.clear()
+                pending = [r for r in self._correlator.pending.values()
+                           if r._transport is transport]
+                for request in pending:
+                    self._correlator.remove(request.record_id)
             for request in pending:
                 request._settle("done", exc=error)
             return
@@ -763,9 +768,13 @@ class DDSClient:
     def _handle_closed(self, transport, code, reason, lost):
         by_client = transport._closing
         with self._lock:
-            pending = list(self._correlator.pending.values())
-            self._correlator.pending.clear()
-            self._audio = None
+            # Only this connection's requests: connect() may already have opened the next one.
+            pending = [r for r in self._correlator.pending.values()
+                       if r._transport is transport]
+            for request in pending:
+                self._correlator.remove(request.record_id)
+            if self._audio is not None and self._audio.request._transport is transport:
+                self._audio = None
         if by_client:
             error = ConnectionClosedError("connection closed by client", 1000, "")
             code, reason = 1000, ""

@@ -16,6 +16,7 @@ class Request:
     def __init__(self, client, record_id, topic, ai_type=None, session=None,
                  session_id_sent=None):
         self._client = client
+        self._transport = None        # the connection it was sent on
         self.record_id = record_id
         self.topic = topic
         self.ai_type = ai_type

@@ -93,7 +93,7 @@ class Transport:
 
     @property
     def connected(self):
-        return self._connected and not self._closed
+        return self._connected and not self._closed and not self._closing
 
     def in_reader_thread(self):
         return self._thread is not None and threading.current_thread() is self._thread
@@ -139,17 +139,16 @@ class Transport:
                 ws.shutdown()
                 return
             self._connected = True
-        tick = None
-        if self._ping_interval:
-            tick = min(self._ping_interval, self._ping_timeout or self._ping_interval) / 2.0
-        ws.settimeout(tick)
+        # With pings on, the socket times out after ping_interval of silence (then a ping is
+        # sent) and after ping_timeout more while the pong is awaited; no periodic wake-ups.
+        ws.settimeout(self._ping_interval or None)
         log.info("connected to %s", self.redacted_url)
         try:
             self._on_open()
         finally:
             self._opened.set()
         try:
-            code, reason, lost = self._read_loop(ws, tick)
+            code, reason, lost = self._read_loop(ws)
         except Exception as exc:  # a defect in dispatch must still end in one close report
             log.exception("receive loop of %s failed", self.redacted_url)
             code, reason, lost = 1006, str(exc), "receive loop failed: %s" % exc
@@ -161,27 +160,27 @@ class Transport:
 
     # -------------------------------------------------------------- reader
 
-    def _read_loop(self, ws, tick):
+    def _read_loop(self, ws):
         debug = log.isEnabledFor(logging.DEBUG)
         cont = ws.cont_frame
         ping_sent = None
-        last_ping = time.monotonic()
         while True:
             try:
                 frame = ws.recv_frame()
             except websocket.WebSocketTimeoutException:
-                # Only reached with pings on: the socket was idle for `tick` seconds.
+                # Only reached with pings on: nothing arrived for the socket's timeout.
                 now = time.monotonic()
                 if ping_sent is not None:
                     if now - ping_sent >= self._ping_timeout:
                         return 1006, "ping timeout", "ping timeout"
-                elif now - last_ping >= self._ping_interval:
-                    try:
-                        with self._send_lock:
-                            ws.ping()
-                    except Exception as exc:
-                        return self._ended(exc)
-                    ping_sent = last_ping = now
+                    continue
+                try:
+                    with self._send_lock:
+                        ws.ping()
+                except Exception as exc:
+                    return self._ended(exc)
+                ping_sent = now
+                ws.settimeout(self._ping_timeout)
                 continue
             except Exception as exc:
                 return self._ended(exc)
@@ -211,7 +210,9 @@ class Transport:
                 except Exception as exc:
                     return self._ended(exc)
             elif opcode == ABNF.OPCODE_PONG:
-                ping_sent = None
+                if ping_sent is not None:
+                    ping_sent = None
+                    ws.settimeout(self._ping_interval)
             elif opcode == ABNF.OPCODE_CLOSE:
                 code, reason = 1005, ""
                 if len(frame.data) >= 2:

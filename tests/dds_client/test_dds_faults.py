@@ -279,3 +279,23 @@ def test_ping_timeout_ends_as_connection_lost(recorder):
         c.close()
     finally:
         peer.close()
+
+
+def test_reconnect_after_server_close_keeps_connections_apart(dds_emulator, recorder):
+    """A connect() made from another thread while the old connection reports its close must not
+    see the old connection fail its requests or receive its audio."""
+    c = DDSClient(**dds_emulator.client_kwargs(), on_close=recorder("close"))
+    try:
+        stream = c.start_audio("mp3")
+        dds_emulator.set_fault("close_after_request", code=1011, reason="bye")
+        c.send_text("你好")
+        assert recorder.wait("close")
+        c.connect()
+        req = c.send_text("你好")
+        with pytest.raises(ConnectionClosedError, match="connection is closed"):
+            stream.write(b"\x01" * 400)
+        stream.end()
+        assert req.result(timeout=5).nlg
+        assert [f[3] for f in dds_emulator.frames if f[1] == "in" and f[2] == "binary"] == []
+    finally:
+        c.close()
