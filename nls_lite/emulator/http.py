@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -76,6 +77,31 @@ class _Server(ThreadingHTTPServer):
     block_on_close = True  # server_close() joins the workers
     allow_reuse_address = True
 
+    def __init__(self, *args, **kwargs):
+        ThreadingHTTPServer.__init__(self, *args, **kwargs)
+        self.live = set()
+        self.live_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with self.live_lock:
+            self.live.add(request)
+        ThreadingHTTPServer.process_request(self, request, client_address)
+
+    def shutdown_request(self, request):
+        with self.live_lock:
+            self.live.discard(request)
+        ThreadingHTTPServer.shutdown_request(self, request)
+
+    def cut_live(self):
+        # A client that connected and sent nothing must not hold stop() for the handler timeout.
+        with self.live_lock:
+            live = list(self.live)
+        for request in live:
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
 
 class TokenServer(object):
     """CreateToken over HTTP. ``emulator`` supplies access keys, issued-token storage and faults."""
@@ -106,6 +132,7 @@ class TokenServer(object):
             self._httpd.shutdown()
             self._thread.join(10)
             self._thread = None
+        self._httpd.cut_live()
         self._httpd.server_close()
 
     # -- request handling (worker threads) --

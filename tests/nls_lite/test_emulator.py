@@ -574,3 +574,94 @@ def test_wav_header_parsing():
     assert speech.word_list('北京的', 0, 300) == [{'text': '北', 'startTime': 0, 'endTime': 100},
                                                 {'text': '京', 'startTime': 100, 'endTime': 200},
                                                 {'text': '的', 'startTime': 200, 'endTime': 300}]
+
+
+@pytest.mark.nls_emulator(strict_task_id=True)
+def test_strict_task_id(nls_emulator, clients):
+    c = clients(nls_emulator)
+    c.start()
+    c.recv()
+    c.task_id = 'x' * 32
+    c.stop()
+    expect_failure(c, 40000002)
+
+
+def test_task_id_mismatch_is_ignored_by_default(nls_emulator, clients):
+    c = clients(nls_emulator)
+    c.start()
+    started = c.recv()['header']['task_id']
+    c.task_id = 'x' * 32
+    c.stop()
+    assert c.recv()['header']['task_id'] == started  # the reply carries the session's task_id
+
+
+@pytest.mark.nls_emulator(delay_completed_ms=200)
+def test_audio_while_stopping_is_ignored(nls_emulator, clients):
+    c = clients(nls_emulator)
+    c.start()
+    c.recv()
+    c.send_audio(tone(300))
+    c.stop()
+    c.send_audio(tone(300))  # between Stop and Completed: ignored, no error
+    done = c.recv()
+    assert done['header']['name'] == 'RecognitionCompleted' and done['payload']['duration'] == 300
+
+
+@pytest.mark.nls_emulator(require_speech_for_text=False)
+def test_no_speech_still_gives_text_when_not_required(nls_emulator, clients):
+    c = clients(nls_emulator, service='transcriber')
+    c.start()
+    c.recv()
+    c.send_audio(silence(500))
+    c.stop()
+    msgs = c.recv_until('TranscriptionCompleted')
+    assert names(msgs) == ['SentenceBegin', 'SentenceEnd', 'TranscriptionCompleted']
+    assert (msgs[1]['payload']['begin_time'], msgs[1]['payload']['time']) == (0, 500)
+    assert msgs[1]['payload']['result'] == '北京的天气'
+
+
+def test_vad_forced_end_after_max_sentence():
+    vad = speech.EnergyVad(16000, max_sentence_ms=500)
+    assert vad.feed(tone(1200)) == [('begin', 0), ('end', 500), ('begin', 500), ('end', 1000), ('begin', 1000)]
+
+
+def test_stop_does_not_wait_for_a_silent_http_client():
+    import socket
+    emu = NlsEmulator().start()
+    port = int(emu.token_url.rsplit(':', 1)[1].strip('/'))
+    s = socket.create_connection(('127.0.0.1', port), timeout=5)
+    try:
+        s.sendall(b'POST / HTTP/1.1\r\n')  # an unfinished request keeps a worker thread reading
+        started = time.monotonic()
+        emu.stop()
+        assert time.monotonic() - started < 3
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope='module')
+def certificate(tmp_path_factory):
+    import shutil
+    import subprocess
+    if not shutil.which('openssl'):
+        pytest.skip('openssl is needed to make a test certificate')
+    d = tmp_path_factory.mktemp('tls')
+    cert, key = str(d / 'cert.pem'), str(d / 'key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+                    '-days', '1', '-subj', '/CN=127.0.0.1'], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_tls_wss(certificate):
+    import ssl
+    cert, key = certificate
+    with NlsEmulator(certfile=cert, keyfile=key) as emu:
+        assert emu.url.startswith('wss://127.0.0.1:')
+        ws = websocket.create_connection(emu.url, header=['X-NLS-Token: test-token'], timeout=5,
+                                         sslopt={'cert_reqs': ssl.CERT_REQUIRED, 'ca_certs': cert,
+                                                 'check_hostname': False})
+        try:
+            ws.send(command('SpeechRecognizer', 'StartRecognition', 't' * 32, payload={}))
+            assert json.loads(ws.recv())['header']['name'] == 'RecognitionStarted'
+        finally:
+            ws.close()
