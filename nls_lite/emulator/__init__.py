@@ -52,6 +52,7 @@ KNOBS = {
     'record_audio': False,                 # keep every received audio byte in SessionRecord.audio
     'close_timeout_s': 3.0,                # wait for the client's close reply after a server close
     'meeting_mode': False,                 # later phase: accept the meeting's 'default' token
+    'max_records': None,                   # keep at most this many ended SessionRecords (long-running servers)
 }
 
 _UNSET = object()
@@ -121,6 +122,17 @@ class SessionRecord(object):
             self.number, self.path, self.sent_names, self.end_reason, self.close_code)
 
 
+def _trim(records, excess):
+    """records without their `excess` oldest ended entries."""
+    out = []
+    for record in records:
+        if excess > 0 and record.ended.is_set():
+            excess -= 1
+            continue
+        out.append(record)
+    return out
+
+
 class NlsEmulator(object):
     """The NLS gateway on loopback: WebSocket recognizer/transcriber plus the CreateToken endpoint."""
 
@@ -154,6 +166,7 @@ class NlsEmulator(object):
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._ended = 0
+        self._numbered = 0
         self._conn_faults = []          # [[name, params, remaining or None]]
         self._token_conn_faults = {}    # token -> [(name, params)]
         self._token_faults = []         # CreateToken faults [[name, params, remaining or None]]
@@ -299,7 +312,8 @@ class NlsEmulator(object):
 
     def _new_record(self, peer):
         with self._lock:
-            record = SessionRecord(len(self.sessions) + 1, peer)
+            self._numbered += 1
+            record = SessionRecord(self._numbered, peer)
             if self.record_audio:
                 record.audio = bytearray()
             self.sessions.append(record)
@@ -310,6 +324,10 @@ class NlsEmulator(object):
             if not record.ended.is_set():
                 record.ended.set()
                 self._ended += 1
+                limit = self.max_records
+                if limit is not None and len(self.sessions) > limit:
+                    # Forget the oldest ended records so a server left running does not grow for ever.
+                    self.sessions[:] = _trim(self.sessions, len(self.sessions) - limit)
                 self._cond.notify_all()
 
     def _record_token_request(self, entry):

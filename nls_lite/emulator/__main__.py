@@ -63,7 +63,7 @@ def main(argv=None):
                       appkeys={a: {'sample_rate': None} for a in (args.appkey or [DEFAULT_APPKEY])},
                       accept_any_appkey=args.any_appkey, access_keys=dict(zip(akids, secrets)),
                       token_ttl_s=args.token_ttl, idle_timeout_s=args.idle_timeout, script=script,
-                      certfile=args.certfile, keyfile=args.keyfile)
+                      certfile=args.certfile, keyfile=args.keyfile, max_records=1000)
     stop = threading.Event()
 
     def on_signal(signum, frame):

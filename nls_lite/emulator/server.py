@@ -245,6 +245,8 @@ class GatewayServer(object):
             record.end_reason = 'connection lost during handshake'
         if state.session is not None:
             state.session.on_lost()
+        logger.debug('connection #%d ended: %s (close %s by %s)', record.number, record.end_reason,
+                     record.close_code, record.closed_by)
         self.emulator._end_record(record)
 
     # -- handshake (§5.3) --
@@ -925,7 +927,7 @@ class Task(object):
         return out
 
     def _too_long(self, out):
-        if self.bytes > self.emu.max_audio_bytes or (self.pcm and self.audio_ms() > self.emu.max_audio_ms):
+        if self.bytes > self.emu.max_audio_bytes or self.audio_ms() > self.emu.max_audio_ms:
             if self.emu.too_long == 'completed':
                 self._ensure_script()
                 out.append(self._recognition_completed(self._final_recognizer_text(), self.audio_ms()))

@@ -665,3 +665,11 @@ def test_tls_wss(certificate):
             assert json.loads(ws.recv())['header']['name'] == 'RecognitionStarted'
         finally:
             ws.close()
+
+
+@pytest.mark.nls_emulator(max_records=2)
+def test_max_records_keeps_the_newest(nls_emulator):
+    for _ in range(4):
+        RawClient(nls_emulator.url).close()
+    nls_emulator.wait_for_sessions(4, 5)  # counts ended connections, trimmed or not
+    assert [r.number for r in nls_emulator.sessions] == [3, 4]
