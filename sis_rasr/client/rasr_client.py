@@ -165,12 +165,13 @@ class RasrClient:
             sslopt = {'cert_reqs': ssl.CERT_NONE, 'check_hostname': False}
         clt = self._config.get_connect_lost_timeout()
         connect_timeout = self._config.get_connect_timeout()
+        header, host = self._get_headers(url, extra_headers)    # signing errors surface before any I/O
         self._set_status(S.STATE_CONNECT_WAITING)
         conn = None
         for attempt in range(CONNECT_RETRY_COUNT):
             if attempt:
                 time.sleep(self._retry_sleep_time or 0)
-            header, host = self._get_headers(url, extra_headers)
+                header, host = self._get_headers(url, extra_headers)   # a fresh X-Sdk-Date per attempt
             conn = Connection(url, header, self, sslopt=sslopt, connect_timeout=connect_timeout,
                               ping_interval=clt + 10 if clt else 0, ping_timeout=clt, host=host)
             conn.retry_on_timeout = attempt + 1 < CONNECT_RETRY_COUNT
