@@ -265,6 +265,7 @@ class AudioTurn:
         self._run_start = 0.0
         self._silence_ms = 0.0
         self.ended = False          # VAD end of speech
+        self._end_reported = False
         self.frames = 0
         self.bytes = 0
         self.released = 0           # partial tokens released
@@ -341,7 +342,8 @@ class AudioTurn:
         if self.audio_ms > self.max_ms:
             return [("error", "090006", "audio longer than %d s" % (self.max_ms / 1000))]
         self._release_pcm(events)
-        if self.ended:
+        if self.ended and not self._end_reported:
+            self._end_reported = True
             events.append(("end",))
         return events
 

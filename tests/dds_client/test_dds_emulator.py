@@ -335,3 +335,22 @@ def test_emulator_debug_logs_redact_secrets(caplog):
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "GET /dsg/v1/prod?productId=100200300&apikey=***" in text
     assert "emulator-apikey" not in text
+
+
+def test_rms_fallback_without_audioop(monkeypatch):
+    """Python 3.13+ has no audioop: the array fallback must agree (first channel only)."""
+    from dds_client.emulator import audio
+    mono = tone(20)
+    stereo = array("h")
+    for s in array("h", mono):
+        stereo.extend((s, 0))
+    with_audioop = audio.rms16(mono, 1), audio.rms16(stereo.tobytes(), 2)
+    monkeypatch.setattr(audio, "_audioop", None)
+    without = audio.rms16(mono, 1), audio.rms16(stereo.tobytes(), 2)
+    assert with_audioop[0] == with_audioop[1] > 1000
+    assert all(abs(a - b) <= 1 for a, b in zip(with_audioop, without))
+    turn = AudioTurn({"audioType": "wav", "sampleRate": 16000, "channel": 1}, {}, "你好")
+    events = []
+    for chunk in (tone(300), silence(600), silence(600)):
+        events += turn.feed(chunk)
+    assert events == [("end",)]
