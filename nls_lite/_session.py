@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 import threading
+import time
 
 from . import _protocol as protocol
 from ._connection import CLOSE_WAIT_S, Connection, ConnectionClosed
@@ -55,13 +56,19 @@ class Session(object):
         self.cond = threading.Condition()
         self.lost_detail = None      # set when a sender saw the connection break
         self.connect_timed_out = False
+        self.connected_at = None
         self.connection = Connection(client._url, client._token, self,
                                      name='nls-%s-%s' % (client._service.namespace, task_id[:8]))
 
     # -- receive-thread events (see Connection) -------------------------------------------------------
 
+    # The caller only waits for two things, so only they notify: *Started handled (started) and the
+    # session over with on_close run (CLOSED). Every other step just updates the state.
+
     def on_open(self):
-        self._advance(protocol.STARTING)
+        with self.cond:
+            self.state.advance(protocol.STARTING)
+            self.connected_at = time.monotonic()
 
     def on_text(self, text):
         _log.debug('recv: %s', text)
@@ -70,14 +77,14 @@ class Session(object):
         if kind == protocol.RESULT:
             self.client._fire(event.callback, text)
         elif kind == protocol.STARTED:
-            self._advance(protocol.RUNNING)
+            self._set(phase=protocol.RUNNING)
             self.client._fire('on_start', text)
-            self._update(started=True)
+            self._set(started=True, notify=True)
         elif kind == protocol.COMPLETED:
             self._end('completed')
             self.connection.close(wait=False)
             self.client._fire('on_completed', text)
-            self._update(completed=True)
+            self._set(completed=True)
         elif kind == protocol.FAILED:
             self._end('failed')
             if self._claim('callback'):
@@ -99,18 +106,18 @@ class Session(object):
         _log.debug('recv: binary frame of %d bytes, dropped', len(data))
 
     def on_closed(self, info):
-        if info.timed_out:
-            with self.cond:
+        with self.cond:
+            self.state.advance(protocol.ENDING)
+            if info.timed_out:
                 self.connect_timed_out = True
                 self.state.claim_report('exception')   # start() raises ConnectionTimeout
         error = self._error_for(info)
         if error is not None and self._claim('callback'):
             self.client._fire('on_error', error)
+        # Detached first, so that on_close may start() the same object again.
         self.client._detach(self)
-        with self.cond:
-            self.state.advance(protocol.CLOSED)
-            self.cond.notify_all()
         self.client._fire('on_close')
+        self._set(phase=protocol.CLOSED, notify=True)
 
     def _error_for(self, info):
         if info.timed_out:
@@ -130,23 +137,20 @@ class Session(object):
 
     # -- state helpers ----------------------------------------------------------------------------------
 
-    def _advance(self, phase):
+    def _set(self, phase=None, notify=False, **flags):
         with self.cond:
-            self.state.advance(phase)
-            self.cond.notify_all()
-
-    def _update(self, **flags):
-        with self.cond:
+            if phase is not None:
+                self.state.advance(phase)
             for name, value in flags.items():
                 setattr(self.state, name, value)
-            self.cond.notify_all()
+            if notify:
+                self.cond.notify_all()
 
     def _end(self, outcome):
         with self.cond:
             if self.state.outcome is None:
                 self.state.outcome = outcome
             self.state.advance(protocol.ENDING)
-            self.cond.notify_all()
 
     def _claim(self, reporter):
         with self.cond:
@@ -184,7 +188,7 @@ class Session(object):
     def settle(self):
         """Wait (bounded) until on_close has run and the session thread is gone; no-op on that thread."""
         if not self.on_own_thread:
-            self.connection.finished.wait(CLOSE_WAIT_S + _GIVE_UP_GRACE_S)
+            self.wait(lambda s: s.phase == protocol.CLOSED, CLOSE_WAIT_S + _GIVE_UP_GRACE_S)
             self.connection.join(_GIVE_UP_GRACE_S)
 
     def send_or_raise(self, data, binary):
@@ -255,18 +259,23 @@ class SpeechClient(object):
                 return False
             session = self._session = Session(self, task_id)
         _log.debug('send: %s', start_text)
-        connection = session.connection
-        connection.start(start_text, timeout, ping_interval, ping_timeout)
-        # Connected (or failed) within the caller's timeout; a silent peer is cut off at the deadline.
-        if not session.wait(lambda s: s.phase != protocol.CONNECTING, timeout) or session.connect_timed_out:
+        session.connection.start(start_text, timeout, ping_interval, ping_timeout)
+        # Up to `timeout` to connect, then up to `timeout` from then on for *Started (one wait, as
+        # nothing wakes us in between).
+        done = lambda s: s.started or s.phase == protocol.CLOSED
+        finished = session.wait(done, timeout)
+        if not finished and session.connected_at is not None:
+            remaining = session.connected_at + timeout - time.monotonic()
+            finished = session.wait(done, max(remaining, 0))
+        if session.connect_timed_out or (not finished and session.connected_at is None):
             session.close(claim_as_exception=True)
             raise ConnectionTimeout('Wait response timeout! Please check local network!')
-        if not session.wait(lambda s: s.started or s.phase == protocol.CLOSED, timeout):
+        if not finished:
             session.close(claim_as_exception=True)
             raise StartTimeoutException('Waiting Start over {}s'.format(timeout))
         if session.state.started:
             return True
-        session.settle()
+        session.connection.join(_GIVE_UP_GRACE_S)
         return False
 
     def _stop(self, timeout):
@@ -276,7 +285,7 @@ class SpeechClient(object):
             _log.debug('not start yet...')
             return False
         stop_text = protocol.stop_command(self._service, session.task_id, self._appkey)
-        session._advance(protocol.STOPPING)
+        session._set(phase=protocol.STOPPING)
         _log.debug('send: %s', stop_text)
         try:
             session.connection.send_text(stop_text)
@@ -285,10 +294,11 @@ class SpeechClient(object):
             return False
         if session.on_own_thread:
             return True
-        if not session.wait(lambda s: s.completed or s.phase == protocol.CLOSED, timeout):
-            session.close(claim_as_exception=True)
-            raise StopTimeoutException('Waiting stop over {}s'.format(timeout))
-        # Completed: the close handshake is bounded by CLOSE_WAIT_S; on_close runs before we return.
+        if not session.wait(lambda s: s.phase == protocol.CLOSED, timeout):
+            if not session.state.completed:
+                session.close(claim_as_exception=True)
+                raise StopTimeoutException('Waiting stop over {}s'.format(timeout))
+            # Completed in time; the close handshake that follows is bounded by CLOSE_WAIT_S.
         session.settle()
         return session.state.outcome == 'completed'
 
