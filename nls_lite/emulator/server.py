@@ -821,6 +821,7 @@ class Task(object):
         self.first_begin_ms = None
         self.last_partial_ms = None
         self.last_partial = ''
+        self.last_partial_units = 0
         self.completed_by_server = False
         self.ended = False
         self._plan = None
@@ -868,6 +869,7 @@ class Task(object):
             self.first_begin_ms = begin_ms
         self.last_partial_ms = None
         self.last_partial = ''
+        self.last_partial_units = 0
         return self.session.event('SentenceBegin', {'index': self.index, 'time': begin_ms})
 
     def _sentence_end(self, end_ms, text, confidence):
@@ -968,18 +970,21 @@ class Task(object):
             return
         if params['intermediate'] and self.script_decided:
             speech_ms = self.vad.total_speech_ms if self.vad is not None else now
-            self._maybe_partial(self._all_text(), speech_ms, now, out)
+            self._maybe_partial(self._all_text, speech_ms, now, out)
 
     def _speech_seen_vad(self):
         return self.vad.speech_seen if self.vad is not None else True
 
-    def _maybe_partial(self, text, speech_ms, now, out):
+    def _maybe_partial(self, text_of, speech_ms, now, out):
+        """A *ResultChanged when the interval passed and the revealed prefix grew; text_of() is lazy
+        because this runs for every audio frame."""
         if self.last_partial_ms is not None and now - self.last_partial_ms < self.emu.partial_interval_ms:
             return
-        n = speech_ms // self.emu.ms_per_char
-        if n <= 0:
+        n = int(speech_ms // self.emu.ms_per_char)
+        if n <= self.last_partial_units:
             return
-        partial = speech.partial_text(text, int(n))
+        self.last_partial_units = n
+        partial = speech.partial_text(text_of(), n)
         if not partial or partial == self.last_partial:
             return
         self.last_partial = partial
@@ -1001,7 +1006,8 @@ class Task(object):
                     k = self.index
                     out.append(self._sentence_end(ms, self._sentence_text(k), self._confidence(k)))
             if self.open and self.params['intermediate'] and self.script_decided:
-                self._maybe_partial(self._sentence_text(self.index), self.vad.sentence_speech_ms,
+                k = self.index
+                self._maybe_partial(lambda: self._sentence_text(k), self.vad.sentence_speech_ms,
                                     self.audio_ms(), out)
             return
         now = self.audio_ms()
@@ -1013,13 +1019,14 @@ class Task(object):
                 if k == self.index and self.open and now >= end:
                     out.append(self._sentence_end(end, self._sentence_text(k), self._confidence(k)))
             if self.open and self.params['intermediate']:
-                self._maybe_partial(self._sentence_text(self.index), max(0, now - self.begin_ms), now, out)
+                k = self.index
+                self._maybe_partial(lambda: self._sentence_text(k), max(0, now - self.begin_ms), now, out)
             return
         # Undecoded formats: one utterance from the first frame to Stop, on wall-clock audio time.
         if not self.open and self.index == 0:
             out.append(self._sentence_begin(0))
         if self.open and self.params['intermediate'] and self.script_decided:
-            self._maybe_partial(self._sentence_text(1, rest=True), now, now, out)
+            self._maybe_partial(lambda: self._sentence_text(1, rest=True), now, now, out)
 
     def _script_plan(self):
         if self._plan is None:
