@@ -1,6 +1,5 @@
 """``DDSClient``, ``Session`` and ``AudioStream``: the public face (reference 3.1-3.3, 3.9)."""
 
-import io
 import logging
 import os
 import struct
@@ -117,7 +116,7 @@ class Session:
                                    ai_type=ai, session_id=sent_sid, wakeup_word=wakeup_word,
                                    asr_params=asr, nlu_params=nlu_params, context=context,
                                    extra=extra)
-        return c._start_audio(rid, ai, self, sid, build)
+        return c._request(P.TOPIC_AUDIO, rid, ai, self, sid, build, audio=True)
 
     def send_audio_file(self, source, audio_type=None, sample_rate=None, channel=None,
                         sample_bytes=None, *, chunk_size=None, realtime=False,
@@ -628,9 +627,6 @@ class DDSClient:
                 raise
         return stream if audio else request
 
-    def _start_audio(self, record_id, ai_type, session, sid, build):
-        return self._request(P.TOPIC_AUDIO, record_id, ai_type, session, sid, build, audio=True)
-
     def _end_audio(self, stream):
         with self._lock:
             if self._audio is stream:
@@ -641,6 +637,18 @@ class DDSClient:
                 t.send_binary(b"")
             except ConnectionClosedError:
                 pass  # the request fails with the connection's error
+
+    def _take_pending(self, transport, closed=True):
+        """Remove and return the pending requests sent on ``transport`` (only that connection:
+        connect() may already have opened the next one); a closed one also frees its audio."""
+        with self._lock:
+            pending = [r for r in self._correlator.pending.values() if r._transport is transport]
+            for request in pending:
+                self._correlator.remove(request.record_id)
+            if closed and self._audio is not None and \
+                    self._audio.request._transport is transport:
+                self._audio = None
+        return pending
 
     def _forget(self, request, cancelled=False):
         with self._lock:
@@ -677,14 +685,8 @@ class DDSClient:
             message = P.parse_message(data)
         except ProtocolError as error:
             self._report_error(error)
-            transport = self._transport
-            with self._lock:
-                pending = [r for r in self._correlator.pending.values()
-                           if r._transport is transport]
-                for request in pending:
-                    self._correlator.remove(request.record_id)
-            for request in pending:
-                request._settle("done", exc=error)
+            for request in self._take_pending(self._transport, closed=False):
+                request._settle("done", exc=error)   # the stream is out of step
             return
         cls = P.Classified(message)
         with self._lock:
@@ -767,14 +769,7 @@ class DDSClient:
 
     def _handle_closed(self, transport, code, reason, lost):
         by_client = transport._closing
-        with self._lock:
-            # Only this connection's requests: connect() may already have opened the next one.
-            pending = [r for r in self._correlator.pending.values()
-                       if r._transport is transport]
-            for request in pending:
-                self._correlator.remove(request.record_id)
-            if self._audio is not None and self._audio.request._transport is transport:
-                self._audio = None
+        pending = self._take_pending(transport)
         if by_client:
             error = ConnectionClosedError("connection closed by client", 1000, "")
             code, reason = 1000, ""

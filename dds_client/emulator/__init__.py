@@ -37,7 +37,7 @@ class _RedactSecrets(logging.Filter):
 
 def _import_websockets():
     try:
-        import websockets.asyncio.server  # noqa: F401
+        import websockets.asyncio.server  # noqa: F401 (presence check)
     except ImportError:
         raise ImportError("the dds_client emulator needs the 'websockets' package "
                           "(install the 'emulator' extra)")

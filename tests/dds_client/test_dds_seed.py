@@ -1,6 +1,5 @@
 """The vendor's raw samples run against the emulator with only the URL changed (reference 7)."""
 
-import asyncio
 import json
 import os
 import subprocess
@@ -100,6 +99,11 @@ SEED_000 = '''
 
 pytestmark = pytest.mark.dds_emulator(product_id="x", apikey="x")
 
+# The seed ends with asyncio.get_event_loop().run_until_complete(...), which raises on Python
+# 3.14 whatever the server does (reference 6, quirk 35).
+seed_runs = pytest.mark.skipif(sys.version_info >= (3, 14),
+                               reason="seed 000 needs asyncio.get_event_loop() (Python <= 3.13)")
+
 
 def run_sample(tmp_path, emu, source):
     source = textwrap.dedent(source).replace("botai-dsg.and-home.cn:4443",
@@ -113,6 +117,7 @@ def run_sample(tmp_path, emu, source):
     return [line for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
+@seed_runs
 def test_seed_000_audio_mp3_as_written(tmp_path, dds_emulator):
     (tmp_path / "test.mp3").write_bytes(b"\xff\xfb\x90\x00" * 1500)
     messages = [json.loads(m) for m in run_sample(tmp_path, dds_emulator, SEED_000)]
@@ -129,6 +134,7 @@ def test_seed_000_audio_mp3_as_written(tmp_path, dds_emulator):
                                  e.connections[0]["close_code"] == 1000)
 
 
+@seed_runs
 def test_seed_000_text_request(tmp_path, dds_emulator):
     source = SEED_000.replace("#await textRequest(websocket)", "await textRequest(websocket)") \
         .replace("await audioRequest(websocket)    #", "#await audioRequest(websocket)    #")
@@ -141,6 +147,7 @@ def test_seed_000_text_request(tmp_path, dds_emulator):
     assert reply["sessionId"] and reply["recordId"] == dds_emulator.requests[0]["recordId"]
 
 
+@seed_runs
 def test_seed_000_audio_wav_as_the_comments_instruct(tmp_path, dds_emulator):
     with open(SAMPLE_WAV, "rb") as f:
         (tmp_path / "test.wav").write_bytes(f.read())
@@ -152,6 +159,7 @@ def test_seed_000_audio_wav_as_the_comments_instruct(tmp_path, dds_emulator):
     assert [m.get("eof") for m in messages[:-2]] == [0] * (len(messages) - 2)
 
 
+@seed_runs
 def test_seed_000_asr_variant_ends_on_eof_without_dm(tmp_path, dds_emulator):
     (tmp_path / "test.mp3").write_bytes(b"\xff\xfb\x90\x00" * 500)
     source = SEED_000.replace('"aiType": "dm",   #', '"aiType": "asr",   #') \
