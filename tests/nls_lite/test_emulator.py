@@ -8,7 +8,7 @@ import time
 import pytest
 import websocket
 
-from emu_helpers import APPKEY, RawClient, chunks, command, names, silence, tone
+from nls_emu_helpers import APPKEY, RawClient, chunks, command, names, silence, tone
 
 from nls_lite.emulator import NlsEmulator
 from nls_lite.emulator import speech

@@ -7,8 +7,7 @@ import threading
 import pytest
 import requests
 
-from emu_helpers import RawClient, tone
-from test_emulator_token import signed_url
+from nls_emu_helpers import RawClient, signed_url, tone
 
 
 class Server(object):

@@ -6,7 +6,7 @@ import time
 import pytest
 import websocket
 
-from emu_helpers import RawClient, names, silence
+from nls_emu_helpers import RawClient, names, silence
 
 
 @pytest.fixture

@@ -1,20 +1,15 @@
 """The emulator's CreateToken endpoint (§5.10) over plain HTTP with requests, and its POP signature."""
-import base64
-import hashlib
-import hmac
 import json
 import time
 import uuid
-from urllib.parse import quote
 
 import pytest
 import requests
 
-from emu_helpers import RawClient
+from nls_emu_helpers import AKID, SECRET, RawClient, signed_url
 
 from nls_lite.emulator.http import percent_encode, sign, string_to_sign
 
-AKID, SECRET = 'my_access_key_id', 'my_access_key_secret'
 VECTOR = [('AccessKeyId', AKID), ('Action', 'CreateToken'), ('Version', '2019-02-28'),
           ('Timestamp', '2019-04-18T08:32:31Z'), ('Format', 'JSON'), ('RegionId', 'cn-shanghai'),
           ('SignatureMethod', 'HMAC-SHA1'), ('SignatureVersion', '1.0')]
@@ -30,25 +25,6 @@ def test_signature_vectors_of_the_reference():
     v3 = VECTOR + [('SignatureNonce', '0123456789abcdef0123456789abcdef'), ('SignatureType', '')]
     assert sign(SECRET, string_to_sign('POST', v3)) == 'itLojYZRO2WuhCm3Lx4rh4LW1Qg='
     assert percent_encode('a b*c~d/é') == 'a%20b%2Ac~d%2F%C3%A9'
-
-
-def signed_url(base, method='POST', akid=AKID, secret=SECRET, nonce=None, timestamp=None, drop=None, extra=()):
-    """A request URL signed independently of the emulator's code (aliyunsdkcore style, SignatureType=)."""
-    params = {'Version': '2019-02-28', 'Action': 'CreateToken', 'Format': 'JSON', 'RegionId': 'cn-shanghai',
-              'Timestamp': timestamp or time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-              'SignatureMethod': 'HMAC-SHA1', 'SignatureType': '', 'SignatureVersion': '1.0',
-              'SignatureNonce': nonce or uuid.uuid4().hex, 'AccessKeyId': akid}
-    params.update(extra)
-    if drop:
-        params.pop(drop)
-
-    def pe(s):
-        return quote(s, safe='-_.~')
-    canonical = '&'.join('%s=%s' % (pe(k), pe(v)) for k, v in sorted(params.items()))
-    sts = '%s&%s&%s' % (method, pe('/'), pe(canonical))
-    sig = base64.b64encode(hmac.new((secret + '&').encode(), sts.encode(), hashlib.sha1).digest()).decode()
-    query = '&'.join('%s=%s' % (pe(k), pe(v)) for k, v in params.items())
-    return '%s?%s&Signature=%s' % (base, query, pe(sig))
 
 
 def test_create_token_and_use_it(nls_emulator):
