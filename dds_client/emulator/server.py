@@ -3,6 +3,7 @@ request handling, audio finalisation and fault injection (reference 5.2-5.9)."""
 
 import asyncio
 import hmac
+from http import HTTPStatus
 import json
 import logging
 import math
@@ -540,57 +541,52 @@ class DDSServer:
 
     # ---------------------------------------------------------- handshake (5.2)
 
-    def _reject(self, connection, status, reason):
-        response = connection.respond(status, "%d %s: %s\n" % (
-            status, {401: "Unauthorized", 403: "Forbidden"}.get(status, "Error"), reason))
-        return response
+    @staticmethod
+    def _reject(connection, status, reason):
+        return connection.respond(status, "%d %s: %s\n" % (status, HTTPStatus(status).phrase,
+                                                            reason))
 
     async def process_request(self, connection, request):
-        from websockets.datastructures import Headers
-        from websockets.http11 import Response
-
         split = urlsplit(request.path)
-        path, query = split.path, split.query
         conn_id = self._next_id = self._next_id + 1
         connection.dds_id = conn_id
-        status = self._check(connection, path, query)
-        if isinstance(status, Response) or status is None:
-            pass
-        elif isinstance(status, tuple) and status[0] == "audio":
-            body = status[1]
-            status = Response(200, "OK", Headers([("Content-Type", "audio/wav"),
-                                                   ("Content-Length", str(len(body)))]), body)
-        elif isinstance(status, tuple) and status[0] == "slow":
-            await asyncio.sleep(status[1])
-            status = self._check_auth(connection, path, query)
-        self.emulator._record_handshake(conn_id, path, redact_query(query),
-                                        101 if status is None else status.status_code)
-        return status
+        response = await self._handshake(connection, split.path, split.query)
+        self.emulator._record_handshake(conn_id, split.path, redact_query(split.query),
+                                        101 if response is None else response.status_code)
+        return response
 
-    def _check(self, connection, path, query):
+    async def _handshake(self, connection, path, query):
+        """None to accept, else the HTTP response (checks in the order of reference 5.2)."""
         m = _LONGTEXT_RE.match(path)
         if m:
-            found = self.replies.get(m.group(1))
-            if found is None:
-                return connection.respond(404, "404 Not Found\n")
-            return ("audio", reply_audio(found[0]))
+            return self._longtext(connection, m.group(1))
         if path != self.path and not _PATH_RE.match(path):
             return connection.respond(404, "404 Not Found\n")
         if self.take_fault("refuse"):
-            connection.transport.abort()
+            connection.transport.abort()   # nothing reaches the client
             return connection.respond(500, "")
         fault = self.take_fault("reject_handshake")
         if fault:
-            body = fault["body"]
-            if body is None:
+            if fault["body"] is None:
                 return self._reject(connection, fault["status"], "rejected by fault injection")
-            return connection.respond(fault["status"], body)
+            return connection.respond(fault["status"], fault["body"])
         fault = self.take_fault("slow_handshake")
         if fault:
-            return ("slow", fault["seconds"])
-        return self._check_auth(connection, path, query)
+            await asyncio.sleep(fault["seconds"])
+        return self._check_auth(connection, query)
 
-    def _check_auth(self, connection, path, query):
+    def _longtext(self, connection, record_id):
+        from websockets.datastructures import Headers
+        from websockets.http11 import Response
+
+        found = self.replies.get(record_id)
+        if found is None:
+            return connection.respond(404, "404 Not Found\n")
+        body = reply_audio(found[0])
+        return Response(200, "OK", Headers([("Content-Type", "audio/wav"),
+                                            ("Content-Length", str(len(body)))]), body)
+
+    def _check_auth(self, connection, query):
         if len(self.open_connections) >= self.max_connections:
             return connection.respond(503, "503 Service Unavailable: too many connections\n")
         params = {}

@@ -299,3 +299,21 @@ def test_reconnect_after_server_close_keeps_connections_apart(dds_emulator, reco
         assert [f[3] for f in dds_emulator.frames if f[1] == "in" and f[2] == "binary"] == []
     finally:
         c.close()
+
+
+def test_close_is_bounded_when_the_peer_never_answers(recorder):
+    peer = DeadPeer()
+    try:
+        c = DDSClient("1", "k", url="ws://127.0.0.1:%d/dsg/v1/prod" % peer.port,
+                      on_close=recorder("close"), on_error=recorder("error"))
+        c.connect(timeout=5)
+        req = c.send_text("你好")
+        t0 = time.monotonic()
+        c.close(timeout=0.3)
+        assert time.monotonic() - t0 < 2.5
+        assert recorder.of("close") == [(1000, "")] and recorder.of("error") == []
+        with pytest.raises(ConnectionClosedError, match="connection closed by client"):
+            req.result(timeout=1)
+        assert not ws_threads()
+    finally:
+        peer.close()
