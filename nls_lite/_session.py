@@ -132,7 +132,8 @@ class Session(object):
         if info.error is not None:
             status, name, detail = info.error
             return protocol.sdk_error(status, name, detail, self.task_id)
-        detail = self.lost_detail or info.describe()
+        # The peer's close frame says more than a sender's "connection is not open" that raced with it.
+        detail = info.describe() if info.code is not None else (self.lost_detail or info.describe())
         return protocol.sdk_error(protocol.CONNECTION_LOST, 'CONNECTION_LOST', detail, self.task_id)
 
     # -- state helpers ----------------------------------------------------------------------------------
@@ -191,8 +192,10 @@ class Session(object):
             self.wait(lambda s: s.phase == protocol.CLOSED, CLOSE_WAIT_S + _GIVE_UP_GRACE_S)
             self.connection.join(_GIVE_UP_GRACE_S)
 
-    def send_or_raise(self, data, binary):
-        """Send for a call that reports failures by exception (ConnectionResetError kept as is)."""
+    def send(self, data, binary, report_loss=False):
+        """Send one frame. ConnectionResetError is re-raised, as the original does; another transport
+        failure raises ConnectionUnavailable, or with `report_loss` ends the session through on_error
+        (CONNECTION_LOST) and returns False."""
         try:
             if binary:
                 self.connection.send_binary(data)
@@ -202,9 +205,13 @@ class Session(object):
             _log.error('connection reset')
             self.close(claim_as_exception=True)
             raise
-        except ConnectionClosed:
+        except ConnectionClosed as exc:
+            if report_loss:
+                self.lose(str(exc))
+                return False
             self.close(claim_as_exception=True)
             raise ConnectionUnavailable('Must call start before send!')
+        return True
 
 
 class SpeechClient(object):

@@ -64,5 +64,4 @@ class NlsSpeechRecognizer(SpeechClient):
         if session is None:
             raise NotStartException('Need start before send!')
         _log.debug('send audio: %d bytes', len(pcm_data))
-        session.send_or_raise(pcm_data, binary=True)
-        return True
+        return session.send(pcm_data, binary=True)

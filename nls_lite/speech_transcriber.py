@@ -2,7 +2,6 @@
 import logging
 
 from . import _protocol as protocol
-from ._connection import ConnectionClosed
 from ._session import DEFAULT, SpeechClient
 from .exception import InvalidParameter
 
@@ -73,7 +72,7 @@ class NlsSpeechTranscriber(SpeechClient):
             return None
         text = protocol.control_command(self._service, session.task_id, self._appkey, kwargs)
         _log.debug('send: %s', text)
-        session.send_or_raise(text, binary=False)
+        session.send(text, binary=False)
         return None
 
     def send_audio(self, pcm_data):
@@ -82,13 +81,4 @@ class NlsSpeechTranscriber(SpeechClient):
         session = self._running_session()
         if session is None:
             return False
-        try:
-            session.connection.send_binary(pcm_data)
-        except ConnectionResetError:
-            _log.error('connection reset')
-            session.close(claim_as_exception=True)
-            raise
-        except ConnectionClosed as exc:
-            session.lose(str(exc))
-            return False
-        return True
+        return session.send(pcm_data, binary=True, report_loss=True)
