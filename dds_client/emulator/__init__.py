@@ -54,7 +54,7 @@ class Emulator:
                  max_audio_bytes=8 * 1024 * 1024, session_ttl=300.0, native_api_timeout=10.0,
                  sig_max_age=None, vad_threshold=300, vad_min_speech_ms=60, ms_per_token=250,
                  fingerprint_bytes=16384, speak_url=True, record_audio=False,
-                 max_connections=1024, faults=()):
+                 max_connections=1024, faults=(), max_records=None):
         self.host = host
         self.port = port
         self.path = path
@@ -85,9 +85,11 @@ class Emulator:
         self.speak_url = speak_url
         self.record_audio = record_audio
         self.max_connections = max_connections
-        self.frames = []
-        self.requests = []
-        self.connections = []
+        # max_records bounds the records of a long-running server (the CLI keeps 1000 each).
+        self.max_records = max_records
+        self.frames = deque(maxlen=max_records) if max_records else []
+        self.requests = deque(maxlen=max_records) if max_records else []
+        self.connections = deque(maxlen=max_records) if max_records else []
         self._conn_index = {}
         self._faults = []
         self._transcripts = deque()
@@ -220,6 +222,8 @@ class Emulator:
                      "opened": time.monotonic(), "closed": None, "close_code": None}
             self.connections.append(entry)
             self._conn_index[conn] = entry
+            if self.max_records and len(self._conn_index) > self.max_records:
+                self._conn_index.pop(next(iter(self._conn_index)))
             self._cond.notify_all()
         self._emit({"ev": "handshake", "conn": conn, "path": path, "query": query,
                     "status": status})

@@ -44,6 +44,8 @@ def build_parser():
     p.add_argument("--fault", action="append", type=_fault, default=[],
                    help="NAME[:k=v,...], repeatable (e.g. delay:seconds=2)")
     p.add_argument("--record", metavar="FILE.jsonl", help="append every event as a JSON line")
+    p.add_argument("--max-records", type=int, default=1000,
+                   help="frames/requests/connections kept in memory (1000; 0 = unbounded)")
     p.add_argument("--log-level", default="WARNING")
     return p
 
@@ -70,7 +72,8 @@ def main(argv=None):
                             devices=devices, transcript=args.transcript, script=args.script,
                             record_id_suffix=args.record_id_suffix,
                             idle_timeout=args.idle_timeout,
-                            max_audio_seconds=args.max_audio_seconds, faults=args.fault)
+                            max_audio_seconds=args.max_audio_seconds, faults=args.fault,
+                            max_records=args.max_records)
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     record = None

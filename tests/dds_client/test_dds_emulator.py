@@ -354,3 +354,13 @@ def test_rms_fallback_without_audioop(monkeypatch):
     for chunk in (tone(300), silence(600), silence(600)):
         events += turn.feed(chunk)
     assert events == [("end",)]
+
+
+@pytest.mark.dds_emulator(max_records=3)
+def test_max_records_bounds_the_record(dds_emulator):
+    with dds_client.DDSClient(**dds_emulator.client_kwargs()) as c:
+        for _ in range(4):
+            c.send_text("你好").result()
+    assert dds_emulator.wait_for(lambda e: e.connections[-1]["close_code"] is not None)
+    assert len(dds_emulator.frames) == 3 and len(dds_emulator.requests) == 3
+    assert [r["refText"] for r in dds_emulator.requests] == ["你好"] * 3
