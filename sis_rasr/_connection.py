@@ -165,6 +165,9 @@ class Connection(object):
                 return
             if self.timed_out is not None:
                 exc = self.timed_out
+            elif isinstance(exc, (WebSocketTimeoutException, socket.timeout)) and not self.opened:
+                exc = WebSocketTimeoutException('websocket handshake timed out after %s s, url is %s'
+                                                % (self._connect_timeout, self.url))
             if not self._closing or self.timed_out is not None:
                 self._call('on_transport_error', exc)
             self._finish(ws)
