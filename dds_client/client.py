@@ -589,9 +589,7 @@ class DDSClient:
             try:
                 observer(topic, data)
             except Exception as exc:
-                log.exception("observer of %s raised", topic)
-                if topic != "sys.client.error":
-                    self._report_error(CallbackError("observer(%s)" % topic, exc))
+                self._callback_failed("observer(%s)" % topic, exc)
 
     # ------------------------------------------------------------ sending
 
@@ -666,9 +664,18 @@ class DDSClient:
         try:
             fn(*args)
         except Exception as exc:
-            log.exception("callback %s raised", name)
-            if name != "on_error":
-                self._report_error(CallbackError(name, exc))
+            self._callback_failed(name, exc)
+
+    def _callback_failed(self, name, exc):
+        """Log a raising user callback and report it: to on_error / sys.client.error as a
+        CallbackError, or to threading.excepthook when nobody listens (never silent)."""
+        log.exception("callback %s raised", name)
+        listening = self.on_error is not None or self._observers_for("sys.client.error")
+        if name == "on_error" or name == "observer(sys.client.error)" or not listening:
+            threading.excepthook(threading.ExceptHookArgs(
+                (type(exc), exc, exc.__traceback__, threading.current_thread())))
+        else:
+            self._report_error(CallbackError(name, exc))
 
     def _report_error(self, error):
         self._call("on_error", self.on_error, error)

@@ -1,11 +1,8 @@
 """``Request``: the future-like handle of one request (reference 3.4)."""
 
-import logging
 import threading
 
-from .errors import CallbackError, DDSTimeoutError, InvalidStateError
-
-log = logging.getLogger("dds_client")
+from .errors import DDSTimeoutError, InvalidStateError
 
 _PENDING, _DONE, _CANCELLED = "pending", "done", "cancelled"
 
@@ -66,8 +63,7 @@ class Request:
         try:
             fn(self)
         except Exception as exc:
-            log.exception("done-callback of request %s raised", self.record_id)
-            self._client._report_error(CallbackError(getattr(fn, "__name__", repr(fn)), exc))
+            self._client._callback_failed(getattr(fn, "__name__", repr(fn)), exc)
 
     # ------------------------------------------------------------ waiting
 

@@ -172,7 +172,16 @@ def test_server_error_message(dds_emulator, make_client, recorder):
     assert stream.finalized and not stream.request.asr and stream.request.partials
 
 
-def test_raising_callbacks_are_reported_not_fatal(dds_emulator, make_client, recorder, caplog):
+@pytest.fixture
+def excepthook(monkeypatch):
+    """Captures what reaches threading.excepthook (reported, never silent)."""
+    seen = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+    return seen
+
+
+def test_raising_callbacks_are_reported_not_fatal(dds_emulator, make_client, recorder, caplog,
+                                                  excepthook):
     def bad_dialog(r):
         raise RuntimeError("boom in on_dialog")
 
@@ -196,18 +205,23 @@ def test_raising_callbacks_are_reported_not_fatal(dds_emulator, make_client, rec
     assert isinstance(errors[0].__cause__, RuntimeError)
     assert c.send_text("你好").result(timeout=5).nlg        # still connected
     assert any("callback on_dialog raised" in r.getMessage() for r in caplog.records)
+    # on_error raising itself cannot be reported to on_error: it goes to threading.excepthook.
+    assert excepthook and all(isinstance(e, ValueError) for e in excepthook)
     c.close()
     assert recorder.of("close") == [(1000, "")]
 
 
-def test_raising_on_close_and_on_open_are_logged(dds_emulator, make_client, caplog):
+def test_raising_callbacks_without_on_error_reach_excepthook(dds_emulator, make_client, caplog,
+                                                            excepthook):
     def boom(*args):
         raise RuntimeError("boom")
-    c = make_client(on_open=boom, on_close=boom)
+    c = make_client(on_open=boom, on_close=boom, on_dialog=boom)
     assert c.send_text("你好").result(timeout=5).nlg
     c.close()
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert "callback on_open raised" in logged and "callback on_close raised" in logged
+    assert logged == ["callback on_open raised", "callback on_dialog raised",
+                      "callback on_close raised"]
+    assert [str(e) for e in excepthook] == ["boom"] * 3
 
 
 def test_close_from_callback_does_not_deadlock(dds_emulator, make_client, recorder):
