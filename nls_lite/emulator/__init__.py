@@ -214,7 +214,7 @@ class NlsEmulator(object):
         loop, thread = self._loop, self._thread
         if loop is not None and self._owns_loop:
             if self._gateway is not None and thread is not None and thread.is_alive():
-                future = asyncio.run_coroutine_threadsafe(self._astop(), loop)
+                future = asyncio.run_coroutine_threadsafe(self._astop(drain=True), loop)
                 try:
                     future.result(15)
                 except Exception:  # noqa: BLE001 - stopping must go on
@@ -273,10 +273,21 @@ class NlsEmulator(object):
         scheme = 'wss' if ssl_context is not None else 'ws'
         self.url = '%s://%s:%d/ws/v1' % (scheme, self.host, gateway.port)
 
-    async def _astop(self):
+    async def _astop(self, drain=False):
+        import asyncio
         gateway = self._gateway
         if gateway is not None:
             await gateway.stop()
+        if drain:
+            # Our own loop: let the last connection handlers finish (or cancel them) before it stops,
+            # so no coroutine is left half-run.
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if rest:
+                _done, pending = await asyncio.wait(rest, timeout=1.0)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=1.0)
 
     def _start_http(self):
         from .http import TokenServer

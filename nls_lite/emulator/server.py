@@ -198,6 +198,9 @@ class GatewayServer(object):
         for conn in list(self.connections):
             conn.close_timeout = min(conn.close_timeout or 1.0, 1.0)  # do not wait long for silent clients
         self.server.close()
+        for conn in list(self.connections):
+            if not conn.nls.upgraded:
+                conn.transport.abort()  # still in the opening handshake (or a silent TCP client)
         waiter = asyncio.ensure_future(self.server.wait_closed())
         done, _ = await asyncio.wait([waiter], timeout=1.5)
         if not done:
@@ -208,6 +211,8 @@ class GatewayServer(object):
             if not done:
                 waiter.cancel()
                 logger.warning('emulator: connections still open after stop')
+        for conn in list(self.connections):
+            conn.transport.abort()  # accepted in the same instant as the close: too late to be closed
 
     # -- connection lifecycle --
 

@@ -673,3 +673,17 @@ def test_max_records_keeps_the_newest(nls_emulator):
         RawClient(nls_emulator.url).close()
     nls_emulator.wait_for_sessions(4, 5)  # counts ended connections, trimmed or not
     assert [r.number for r in nls_emulator.sessions] == [3, 4]
+
+
+def test_stop_is_quick_with_a_silent_tcp_client():
+    import socket
+    emu = NlsEmulator().start()
+    port = int(emu.url.rsplit(':', 1)[1].split('/')[0])
+    s = socket.create_connection(('127.0.0.1', port), timeout=5)
+    try:
+        started = time.monotonic()
+        emu.stop()
+        assert time.monotonic() - started < 1.0
+        assert emu.sessions[0].end_reason == 'connection lost during handshake'
+    finally:
+        s.close()
