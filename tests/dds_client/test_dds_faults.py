@@ -3,8 +3,11 @@ every wait is bounded and no thread or socket is left behind (the suite's leak g
 
 import base64
 import hashlib
+import json
 import logging
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
@@ -331,3 +334,35 @@ def test_close_is_bounded_when_the_peer_never_answers(recorder):
         assert not ws_threads()
     finally:
         peer.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls_certificates_verified_by_default(tmp_path):
+    import ssl
+    from websockets.sync.server import serve
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+
+    def handler(ws):
+        for message in ws:
+            rid = json.loads(message)["recordId"]
+            ws.send(json.dumps({"recordId": rid, "sessionId": "s", "dm": {"nlg": "tls ok"}}))
+
+    with serve(handler, "127.0.0.1", 0, ssl=context) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = "wss://127.0.0.1:%d/dsg/v1/prod" % server.socket.getsockname()[1]
+            with pytest.raises(ConnectError, match=r"TLS handshake with 127\.0\.0\.1 failed: "
+                                                   r".*certificate verify failed"):
+                DDSClient("1", "k", url=url).connect(timeout=5)
+            with DDSClient("1", "k", url=url, sslopt={"cert_reqs": ssl.CERT_NONE}) as c:
+                assert c.send_text("你好").result(timeout=5).nlg == "tls ok"
+        finally:
+            server.shutdown()
+            thread.join(5)
