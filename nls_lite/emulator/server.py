@@ -198,19 +198,20 @@ class GatewayServer(object):
         for conn in list(self.connections):
             conn.close_timeout = min(conn.close_timeout or 1.0, 1.0)  # do not wait long for silent clients
         self.server.close()
-        for conn in list(self.connections):
-            if not conn.nls.upgraded:
-                conn.transport.abort()  # still in the opening handshake (or a silent TCP client)
         waiter = asyncio.ensure_future(self.server.wait_closed())
-        done, _ = await asyncio.wait([waiter], timeout=1.5)
-        if not done:
-            # Clients that neither answer the close nor drop TCP: cut them off.
+        # Escalate: cut connections still in the opening handshake (a silent TCP client would hold the
+        # close for ever; a second pass catches ones accepted meanwhile), then any open connection that
+        # neither answers the close nor drops TCP, then give up.
+        for cut_all, timeout in ((False, 0.05), (False, 1.5), (True, 2.0)):
             for conn in list(self.connections):
-                conn.transport.abort()
-            done, _ = await asyncio.wait([waiter], timeout=2)
-            if not done:
-                waiter.cancel()
-                logger.warning('emulator: connections still open after stop')
+                if cut_all or not conn.nls.upgraded:
+                    conn.transport.abort()
+            done, _ = await asyncio.wait([waiter], timeout=timeout)
+            if done:
+                break
+        else:
+            waiter.cancel()
+            logger.warning('emulator: connections still open after stop')
         for conn in list(self.connections):
             conn.transport.abort()  # accepted in the same instant as the close: too late to be closed
 
