@@ -2,6 +2,7 @@
 every wait is bounded and no thread or socket is left behind (the suite's leak guard)."""
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -175,16 +176,20 @@ def test_server_error_message(dds_emulator, make_client, recorder):
     assert stream.finalized and not stream.request.asr and stream.request.partials
 
 
-@pytest.fixture
-def excepthook(monkeypatch):
-    """Captures what reaches threading.excepthook (reported, never silent)."""
+@contextlib.contextmanager
+def captured_excepthook():
+    """Captures what reaches threading.excepthook inside the test body (set and restored here,
+    not by a fixture: pytest 8 installs its own hook around the call phase)."""
     seen = []
-    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
-    return seen
+    previous = threading.excepthook
+    threading.excepthook = lambda args: seen.append(args.exc_value)
+    try:
+        yield seen
+    finally:
+        threading.excepthook = previous
 
 
-def test_raising_callbacks_are_reported_not_fatal(dds_emulator, make_client, recorder, caplog,
-                                                  excepthook):
+def test_raising_callbacks_are_reported_not_fatal(dds_emulator, make_client, recorder, caplog):
     def bad_dialog(r):
         raise RuntimeError("boom in on_dialog")
 
@@ -197,30 +202,31 @@ def test_raising_callbacks_are_reported_not_fatal(dds_emulator, make_client, rec
 
     c = make_client(on_dialog=bad_dialog, on_error=bad_error, on_close=recorder("close"))
     c.subscribe("dm.output", bad_observer)
-    req = c.send_text("你好")
-    req.add_done_callback(lambda r: 1 / 0)
-    assert req.result(timeout=5).nlg
-    assert recorder.wait("error")
+    with captured_excepthook() as excepthook:
+        req = c.send_text("你好")
+        req.add_done_callback(lambda r: 1 / 0)
+        assert req.result(timeout=5).nlg
+        assert recorder.wait("error")
+        assert c.send_text("你好").result(timeout=5).nlg        # still connected
+        c.close()
     errors = [e[0] for e in recorder.of("error")]
     assert all(isinstance(e, CallbackError) for e in errors)
     assert [e.callback_name for e in errors][:2] == ["on_dialog", "observer(dm.output)"]
     assert str(errors[0]) == "callback on_dialog raised RuntimeError: boom in on_dialog"
     assert isinstance(errors[0].__cause__, RuntimeError)
-    assert c.send_text("你好").result(timeout=5).nlg        # still connected
     assert any("callback on_dialog raised" in r.getMessage() for r in caplog.records)
     # on_error raising itself cannot be reported to on_error: it goes to threading.excepthook.
     assert excepthook and all(isinstance(e, ValueError) for e in excepthook)
-    c.close()
     assert recorder.of("close") == [(1000, "")]
 
 
-def test_raising_callbacks_without_on_error_reach_excepthook(dds_emulator, make_client, caplog,
-                                                            excepthook):
+def test_raising_callbacks_without_on_error_reach_excepthook(dds_emulator, make_client, caplog):
     def boom(*args):
         raise RuntimeError("boom")
     c = make_client(on_open=boom, on_close=boom, on_dialog=boom)
-    assert c.send_text("你好").result(timeout=5).nlg
-    c.close()
+    with captured_excepthook() as excepthook:
+        assert c.send_text("你好").result(timeout=5).nlg
+        c.close()
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert logged == ["callback on_open raised", "callback on_dialog raised",
                       "callback on_close raised"]
