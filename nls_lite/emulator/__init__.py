@@ -134,7 +134,20 @@ def _trim(records, excess):
 
 
 class NlsEmulator(object):
-    """The NLS gateway on loopback: WebSocket recognizer/transcriber plus the CreateToken endpoint."""
+    """The NLS gateway on loopback: WebSocket recognizer/transcriber plus the CreateToken endpoint.
+
+    Credentials: ``tokens`` {token: expiry epoch or None}, ``appkeys`` {appkey: {'sample_rate': None|8000|
+    16000, 'script': ...}}, ``access_keys`` {AccessKeyId: secret} for CreateToken (tokens it issues live
+    ``token_ttl_s``). ``script`` is the default transcript; ``idle_timeout_s`` the gateway's idle limit.
+    Every name in KNOBS is also a keyword and a live attribute.
+
+    Results: queue_script(script) for the next Start, register_audio(path_or_bytes, script), the payload
+    key ``x_emulator_script`` (in ``ex``), appkeys[k]['script'], then ``script``.
+
+    Faults: inject(name, times=1, token=None, **params) with a name from FAULTS or TOKEN_FAULTS;
+    clear_faults(). Observation: ``sessions`` (SessionRecord per connection), wait_for_sessions(n, timeout),
+    ``open_connections``, ``token_requests``.
+    """
 
     def __init__(self, host='127.0.0.1', port=0, tokens=_UNSET, accept_any_token=False, appkeys=_UNSET,
                  accept_any_appkey=False, access_keys=_UNSET, token_ttl_s=86400, idle_timeout_s=10.0,

@@ -42,7 +42,62 @@ def build_parser():
     p.add_argument('--certfile', help='serve wss:// with this certificate (PEM)')
     p.add_argument('--keyfile', help='private key for --certfile')
     p.add_argument('--log-level', default='INFO', help='stderr log level (default INFO)')
+    p.add_argument('--demo', action='store_true',
+                   help='run one recognizer and one transcriber session against this emulator with generated '
+                        'audio (raw protocol), print what the server answers, and exit')
     return p
+
+
+def _demo_audio(rate=16000):
+    """Two tone bursts separated by more than the default 800 ms sentence silence."""
+    import array
+    import math
+    samples = array.array('h')
+    for seconds, on in ((0.3, False), (1.2, True), (1.0, False), (0.8, True), (1.0, False)):
+        n = int(rate * seconds)
+        step = 2 * math.pi * 440 / rate
+        samples.extend((int(8000 * math.sin(step * i)) for i in range(n)) if on else [0] * n)
+    return samples.tobytes()
+
+
+def demo(emu, token, appkey, out=sys.stdout):
+    """Drive the emulator the way a raw-protocol client does: ?token=, 3200-byte chunks, no context."""
+    import json
+    import uuid
+    import websocket
+    audio = _demo_audio()
+    for namespace, start, stop, done in (
+            ('SpeechRecognizer', 'StartRecognition', 'StopRecognition', 'RecognitionCompleted'),
+            ('SpeechTranscriber', 'StartTranscription', 'StopTranscription', 'TranscriptionCompleted')):
+        ws = websocket.create_connection(emu.url + '?token=' + token, timeout=10)
+        try:
+            task_id = uuid.uuid4().hex
+
+            def command(name, payload=None):
+                msg = {'header': {'message_id': uuid.uuid4().hex, 'task_id': task_id, 'namespace': namespace,
+                                  'name': name, 'appkey': appkey}}
+                if payload is not None:
+                    msg['payload'] = payload
+                ws.send(json.dumps(msg))
+
+            command(start, {'format': 'pcm', 'sample_rate': 16000, 'enable_intermediate_result': True,
+                            'enable_punctuation_prediction': True})
+            out.write('> %s\n< %s\n' % (start, ws.recv()))
+            for i in range(0, len(audio), 3200):
+                ws.send_binary(audio[i:i + 3200])
+            out.write('> %d bytes of audio\n' % len(audio))
+            command(stop)
+            out.write('> %s\n' % stop)
+            while True:
+                message = ws.recv()
+                out.write('< %s\n' % message)
+                name = json.loads(message)['header']['name']
+                if name in (done, 'TaskFailed'):
+                    break
+        finally:
+            ws.close()
+        out.flush()
+    return 0
 
 
 def main(argv=None):
@@ -75,6 +130,8 @@ def main(argv=None):
     try:
         sys.stdout.write(emu.url + '\n' + emu.token_url + '\n')
         sys.stdout.flush()
+        if args.demo:
+            return demo(emu, next(iter(emu.tokens)), next(iter(emu.appkeys)) if emu.appkeys else 'demo')
         logging.getLogger('nls_lite.emulator').info('serving %s (CreateToken %s); Ctrl-C stops',
                                                     emu.url, emu.token_url)
         while not stop.wait(3600):

@@ -82,3 +82,13 @@ def test_cli_help_documents_the_defaults():
     assert out.returncode == 0
     for text in ('--token', 'test-token', '--appkey', 'test-appkey', '--akid', '--aksecret', '--transcript'):
         assert text in out.stdout
+
+
+def test_cli_demo_runs_both_services_and_exits_0():
+    out = subprocess.run([sys.executable, '-m', 'nls_lite.emulator', '--demo', '--transcript', '你好。'],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith('ws://127.0.0.1:') and lines[1].startswith('http://127.0.0.1:')
+    assert '"name":"RecognitionCompleted"' in out.stdout and '"result":"你好。"' in out.stdout
+    assert out.stdout.count('"name":"SentenceEnd"') == 2 and '"name":"TranscriptionCompleted"' in out.stdout
