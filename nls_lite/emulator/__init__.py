@@ -122,6 +122,10 @@ class SessionRecord(object):
             self.number, self.path, self.sent_names, self.end_reason, self.close_code)
 
 
+def _url_host(host):
+    return '[%s]' % host if ':' in host else host
+
+
 def _trim(records, excess):
     """records without their `excess` oldest ended entries."""
     out = []
@@ -284,7 +288,7 @@ class NlsEmulator(object):
         await gateway.start(self.host, self.port, ssl_context)
         self._gateway = gateway
         scheme = 'wss' if ssl_context is not None else 'ws'
-        self.url = '%s://%s:%d/ws/v1' % (scheme, self.host, gateway.port)
+        self.url = '%s://%s:%d/ws/v1' % (scheme, _url_host(self.host), gateway.port)
 
     async def _astop(self, drain=False):
         import asyncio

@@ -103,12 +103,17 @@ class _Server(ThreadingHTTPServer):
                 pass
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class TokenServer(object):
     """CreateToken over HTTP. ``emulator`` supplies access keys, issued-token storage and faults."""
 
     def __init__(self, emulator, host='127.0.0.1', port=0):
         self.emulator = emulator
-        self._httpd = _Server((host, port), _Handler)
+        server_cls = _Server6 if ':' in host else _Server
+        self._httpd = server_cls((host, port), _Handler)
         self._httpd.owner = self
         self.port = self._httpd.server_address[1]
         self.host = host
@@ -119,7 +124,8 @@ class TokenServer(object):
 
     @property
     def url(self):
-        return 'http://%s:%d/' % (self.host, self.port)
+        host = '[%s]' % self.host if ':' in self.host else self.host
+        return 'http://%s:%d/' % (host, self.port)
 
     def start(self):
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={'poll_interval': 0.05},
