@@ -406,6 +406,10 @@ class ConnectionHandler:
             await self.send_burst(turn, [self.error_message(turn, *turn.error)])
             return
         text, pinyin, extras = audio.final_fields()
+        declared = turn.request["audio"].get("sampleRate")
+        if audio.mode == "pcm" and audio.rate != declared:
+            log.info("recordId %s: the WAV header says %s Hz, the request %s Hz (header used)",
+                     turn.record_id, audio.rate, declared)
         messages = [self.final_message(turn, turn.session_id, text, pinyin, extras)]
         engine = self.server.engine
         compact = compact_text(text) or ""
