@@ -687,3 +687,25 @@ def test_stop_is_quick_with_a_silent_tcp_client():
         assert emu.sessions[0].end_reason == 'connection lost during handshake'
     finally:
         s.close()
+
+
+def test_register_short_pcm_bytes_decides_at_stop(nls_emulator, clients):
+    short = tone(100)  # 3200 bytes: shorter than the 6400-byte fingerprint, so it is matched at Stop
+    nls_emulator.register_audio(short, 'short one.')
+    c = clients(nls_emulator)
+    c.start(enable_punctuation_prediction=True)
+    c.recv()
+    c.send_audio(short)
+    c.stop()
+    assert c.recv()['payload']['result'] == 'short one.'
+
+
+def test_latin_sentences_join_with_a_space(nls_emulator, clients):
+    nls_emulator.queue_script(['Hello world.', 'Bye.'])
+    c = clients(nls_emulator)
+    c.start(enable_punctuation_prediction=True, enable_intermediate_result=True)
+    c.recv()
+    c.send_audio(tone(700))
+    c.stop()
+    msgs = c.recv_until('RecognitionCompleted')
+    assert [m['payload']['result'] for m in msgs] == ['Hello', 'Hello world', 'Hello world. Bye', 'Hello world. Bye.']
