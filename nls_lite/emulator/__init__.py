@@ -451,6 +451,8 @@ class NlsEmulator(object):
         """
         if fault not in FAULTS and fault not in TOKEN_FAULTS:
             raise ValueError('unknown fault %r; known: %s' % (fault, ', '.join(FAULTS + TOKEN_FAULTS)))
+        if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+            raise ValueError('times must be a positive int or None, not %r' % (times,))
         with self._lock:
             if fault in TOKEN_FAULTS:
                 self._token_faults.append([fault, params, times])

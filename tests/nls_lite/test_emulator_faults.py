@@ -26,6 +26,8 @@ def clients():
 def test_unknown_fault_name_is_rejected(nls_emulator):
     with pytest.raises(ValueError, match='unknown fault'):
         nls_emulator.inject('explode')
+    with pytest.raises(ValueError, match='times'):
+        nls_emulator.inject('no_started', times=0)
 
 
 def test_refuse_resets_before_any_http(nls_emulator, clients):
