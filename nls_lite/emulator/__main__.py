@@ -126,7 +126,11 @@ def main(argv=None):
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    emu.start()
+    try:
+        emu.start()
+    except OSError as exc:
+        print('error: cannot serve on %s port %s: %s' % (args.host, args.port, exc), file=sys.stderr)
+        return 1
     try:
         sys.stdout.write(emu.url + '\n' + emu.token_url + '\n')
         sys.stdout.flush()

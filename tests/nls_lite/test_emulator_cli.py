@@ -92,3 +92,17 @@ def test_cli_demo_runs_both_services_and_exits_0():
     assert lines[0].startswith('ws://127.0.0.1:') and lines[1].startswith('http://127.0.0.1:')
     assert '"name":"RecognitionCompleted"' in out.stdout and '"result":"你好。"' in out.stdout
     assert out.stdout.count('"name":"SentenceEnd"') == 2 and '"name":"TranscriptionCompleted"' in out.stdout
+
+
+def test_cli_port_in_use_is_a_clear_error():
+    import socket
+    s = socket.socket()
+    try:
+        s.bind(('127.0.0.1', 0))
+        s.listen()
+        out = subprocess.run([sys.executable, '-m', 'nls_lite.emulator', '--port', str(s.getsockname()[1])],
+                             capture_output=True, text=True, timeout=30)
+    finally:
+        s.close()
+    assert out.returncode == 1 and out.stdout == ''
+    assert 'cannot serve on 127.0.0.1' in out.stderr and 'Traceback' not in out.stderr
