@@ -352,3 +352,69 @@ def test_concurrent_token_clients_make_one_iam_request(sis_emulator, recorder):
         t.join(10)
     assert len(tokens) == 6 and len(set(tokens)) == 1
     assert len(sis_emulator.iam_requests) == 1
+
+
+def test_send_start_returns_after_on_start_returned(sis_emulator, make_client, recorder):
+    entered, release, returned = threading.Event(), threading.Event(), threading.Event()
+    record_start = recorder.on_start
+
+    def slow_on_start(message):
+        entered.set()
+        release.wait(5)
+        record_start(message)
+    recorder.on_start = slow_on_start
+    client = make_client(recorder)
+    client.continue_stream_connect(request())
+    worker = threading.Thread(target=lambda: (client.send_start(), returned.set()))
+    worker.start()
+    try:
+        assert entered.wait(5)
+        assert not returned.is_set()     # blocked while the awaited callback runs
+    finally:
+        release.set()
+        worker.join(5)
+    assert returned.is_set() and recorder.names() == ['open', 'start']
+
+
+@pytest.fixture
+def tls_emulator(tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+    from sis_rasr.emulator import SisEmulator
+    if shutil.which('openssl') is None:
+        pytest.skip('openssl not available')
+    cert, key = str(tmp_path / 'cert.pem'), str(tmp_path / 'key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+                    '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    emu = SisEmulator(ssl_context=context, iam=False)
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def test_tls_is_verified_by_default(tls_emulator, recorder):
+    kw = dict(ak=tls_emulator.ak, sk=tls_emulator.sk, use_aksk=True, region=tls_emulator.region,
+              project_id=tls_emulator.project_id, callback=recorder, service_endpoint=tls_emulator.ws_endpoint)
+    assert tls_emulator.ws_endpoint.startswith('wss://')
+    client = RasrClient(config=fast_config(), **kw)
+    with pytest.raises(ClientException, match='websocket connect failed'):
+        client.short_stream_connect(request())
+    error = recorder.args('error')[0]
+    assert 'CERTIFICATE_VERIFY_FAILED' in str(error) or 'certificate verify failed' in str(error)
+    assert recorder.names() == ['error', 'close']
+    config = fast_config()
+    config.set_certificate_check(False)
+    insecure = RasrClient(config=config, **kw)
+    try:
+        insecure.short_stream_connect(request())
+        insecure.send_start()
+        insecure.send_end()
+    finally:
+        insecure.close()
+    assert recorder.names()[2:] == ['open', 'start', 'end', 'close']
