@@ -814,7 +814,7 @@ class Task(object):
         self.rate = params['sample_rate']
         self.pcm = params['format'] in ('pcm', 'wav')
         self.wav_buf = bytearray() if params['format'] == 'wav' else None
-        self.samples = 0
+        self.pcm_bytes = 0  # after any WAV header; odd chunk sizes are fine
         self.bytes = 0
         self.first_audio = None
         self.segmentation = segmentation if self.pcm else 'none'
@@ -842,7 +842,7 @@ class Task(object):
 
     def audio_ms(self):
         if self.pcm:
-            return self.samples * 1000 // self.rate
+            return (self.pcm_bytes // 2) * 1000 // self.rate
         if self.first_audio is None:
             return 0
         return int((self.session.loop.time() - self.first_audio) * 1000)
@@ -868,7 +868,7 @@ class Task(object):
     def _speech_seen(self):
         if self.vad is not None:
             return self.vad.speech_seen
-        return self.first_audio is not None or self.samples > 0
+        return self.first_audio is not None or self.pcm_bytes > 0
 
     # -- messages --
 
@@ -932,7 +932,7 @@ class Task(object):
                 self._ensure_script()
         out = []
         if self.pcm:
-            self.samples += len(data) // 2
+            self.pcm_bytes += len(data)
         if self.service == 'recognizer':
             self._recognizer_audio(data, out)
         else:
