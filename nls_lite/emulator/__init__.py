@@ -229,6 +229,8 @@ class NlsEmulator(object):
         """Close every connection, stop both servers and join their threads. Idempotent."""
         import asyncio
         loop, thread = self._loop, self._thread
+        if loop is not None and not self._owns_loop and self._gateway is not None:
+            raise RuntimeError('this emulator runs in your event loop (async with): leave the block to stop it')
         if loop is not None and self._owns_loop:
             if self._gateway is not None and thread is not None and thread.is_alive():
                 future = asyncio.run_coroutine_threadsafe(self._astop(drain=True), loop)
