@@ -464,3 +464,27 @@ def test_v3_path_topics(dds_emulator, make_client):
     r = c.send_text("你好").result()
     assert r.topic == "dm.output"
     assert c.send_text("你好", ai_type="nlu").result().topic == "nlu.output"
+
+
+def test_concurrent_requests_from_many_threads(dds_emulator, make_client):
+    """Several non-audio requests in flight on one connection, each matched by recordId."""
+    c = make_client()
+    cities = ["北京", "上海", "广州", "深圳", "苏州", "杭州", "南京", "成都"]
+    failures = []
+
+    def worker(city):
+        try:
+            for _ in range(15):
+                r = c.send_text(city + "的天气", new_session=True).result(timeout=10)
+                if not r.nlg.startswith(city):
+                    failures.append((city, r.nlg))
+        except Exception as exc:  # reported through the failures list
+            failures.append((city, exc))
+
+    threads = [threading.Thread(target=worker, args=(city,)) for city in cities]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failures == [] and c.pending == 0
+    assert len(dds_emulator.requests) == 15 * len(cities)
