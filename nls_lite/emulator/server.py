@@ -590,6 +590,9 @@ class Session(object):
         params = validate_start(service, payload, appconf, self.emu)
         if inband_fault is not None:
             self._apply_faults(_inband_faults(inband_fault))
+            if self.idle_handle is not None:  # an in-band idle_timeout_s applies from now
+                self.idle_handle.cancel()
+                self._arm_idle()
         max_sessions = self.emu.max_sessions
         if max_sessions is not None and self.emu._active_tasks >= max_sessions:
             raise Failure(40000005, TOO_MANY_TEXT)

@@ -285,3 +285,12 @@ def test_idle_counts_pings_knob(nls_emulator, clients):
         assert c.ws.recv_data(control_frame=True)[0] == websocket.ABNF.OPCODE_PONG
         time.sleep(0.1)  # pacing: time must pass for the idle timer, nothing to wait on
     assert c.recv()['header']['status'] == 40000004
+
+
+def test_inband_idle_timeout(nls_emulator, clients):
+    c = clients(nls_emulator)
+    t0 = time.monotonic()
+    c.start(x_emulator_fault=[{'name': 'idle_timeout_s', 'seconds': 0.2}])
+    c.recv()
+    assert c.recv()['header']['status'] == 40000004
+    assert time.monotonic() - t0 < 5
