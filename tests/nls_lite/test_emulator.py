@@ -683,7 +683,7 @@ def test_stop_is_quick_with_a_silent_tcp_client():
     try:
         started = time.monotonic()
         emu.stop()
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.2  # without the cut it takes the 1.5 s escalation step
         assert emu.sessions[0].end_reason == 'connection lost during handshake'
     finally:
         s.close()
