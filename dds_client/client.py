@@ -499,8 +499,8 @@ class DDSClient:
 
     def _ensure_connected(self):
         t = self._transport
-        if t is None:
-            self.connect()
+        if t is None or t.opening:
+            self.connect()   # another thread's connect in progress: wait for it (bounded)
             t = self._transport
         if t is None or not t.connected:
             raise ConnectionClosedError("connection is closed")

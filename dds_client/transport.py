@@ -95,6 +95,11 @@ class Transport:
     def connected(self):
         return self._connected and not self._closed and not self._closing
 
+    @property
+    def opening(self):
+        """open() is still running (neither connected nor failed yet)."""
+        return not self._connected and not self._opened.is_set() and not self._aborted
+
     def in_reader_thread(self):
         return self._thread is not None and threading.current_thread() is self._thread
 
