@@ -99,16 +99,13 @@ class Connection(object):
                 ws.send_close(websocket.STATUS_NORMAL)
             except Exception:  # already gone; the shutdown below finishes the job
                 pass
-        if threading.current_thread() is self._thread or not self._thread.is_alive() and not self._started():
-            return
+        if threading.current_thread() is self._thread or self._thread.ident is None:
+            return  # inside a callback (the loop ends after it) or never started
         if not self.done.wait(CLOSE_ECHO_WAIT_S if self.opened else 0):
             self._shutdown_socket()
         self._thread.join(JOIN_WAIT_S + (self._connect_timeout or 0))
         if self._thread.is_alive():
             logger.warning('receive thread did not stop in time')
-
-    def _started(self):
-        return self._thread.ident is not None
 
     def _shutdown_socket(self):
         ws = self._ws

@@ -86,7 +86,6 @@ class RasrClient:
         self._conn = None
         self._error_reported = False    # an on_error was delivered during the current session
         self._thread = None
-        self._ws = None
         self._ak = self._sk = self._token = None
         if use_aksk:
             if ak is None or sk is None:

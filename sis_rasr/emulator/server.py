@@ -3,6 +3,7 @@
 X-Auth-Token, project), then one state machine per connection (IDLE / STARTED) driving a Recognizer."""
 import asyncio
 import hmac
+import http
 import json
 import re
 import time
@@ -41,7 +42,6 @@ def apig_body(code, msg):
 
 
 def json_response(status, body, reason=None, extra_headers=None):
-    import http
     if reason is None:
         try:
             reason = http.HTTPStatus(status).phrase
@@ -175,12 +175,16 @@ class ConnectionHandler(object):
         self.record.add_sent(text, audio_ms)
         await self.ws.send(text)
 
+    async def close(self, code=1000, reason=''):
+        self.record.server_close_code = code
+        await self.ws.close(code, reason)
+
     async def send_error(self, code, msg, fatal=False, end=None, trace_id=None):
         trace_id = trace_id or (self.session.trace_id if self.session else str(uuid.uuid4()))
         await self.send({'resp_type': 'FATAL_ERROR' if fatal else 'ERROR', 'trace_id': trace_id,
                          'error_code': code, 'error_msg': msg})
         if fatal:
-            await self.ws.close(1000)
+            await self.close(1000)
             return
         if end is None:
             end = self.session is not None
@@ -218,7 +222,7 @@ class ConnectionHandler(object):
             if action == 'never_answer':
                 continue
             if action == 'close':
-                await self.ws.close(p.get('code', 1000), p.get('reason', ''))
+                await self.close(p.get('code', 1000), p.get('reason', ''))
             elif action == 'abort':
                 self.ws.transport.abort()
             elif action == 'freeze':
@@ -254,14 +258,14 @@ class ConnectionHandler(object):
             while True:
                 lifetime_left = self.emu.max_connection_s - (loop.time() - opened)
                 if lifetime_left <= 0:
-                    await self.ws.close(1000)
+                    await self.close(1000)
                     break
                 timeout = min(self.idle_timeout, lifetime_left)
                 try:
                     message = await asyncio.wait_for(self.ws.recv(), timeout)
                 except asyncio.TimeoutError:
                     if loop.time() - opened >= self.emu.max_connection_s:
-                        await self.ws.close(1000)
+                        await self.close(1000)
                     else:
                         await self.send_error('SIS.0304', 'wait voice timeout', fatal=True)
                     break

@@ -284,19 +284,15 @@ class Recognizer(object):
         buf = self.pending + data
         usable = len(buf) - len(buf) % self.frame_bytes
         self.pending = buf[usable:]
-        speech_before = self._speech_clock()
         for off in range(0, usable, self.frame_bytes):
             if self.stopped:
                 break
             self._frame(buf[off:off + self.frame_bytes], out)
         if self.interim and not self.stopped:
-            self._maybe_interim(out, speech_before)
+            self._maybe_interim(out)
         if over and not self.stopped:
             self._too_long(out)
         return out
-
-    def _speech_clock(self):
-        return self.frames * FRAME_MS
 
     def _too_long(self, out):
         if self.mode == MODE_SASR and self.too_long != 'error' or self.too_long == 'event':
@@ -405,7 +401,7 @@ class Recognizer(object):
                 continue
             break
 
-    def _maybe_interim(self, out, before):
+    def _maybe_interim(self, out):
         now = self.audio_ms
         if self.mode in (MODE_SHORT, MODE_SASR):
             if now - self.last_interim_ms >= self.interim_interval_ms and self.first_onset is not None:

@@ -276,6 +276,9 @@ def test_idle_timeout_fatal(sis_emulator, make_client, recorder):
     assert (body['resp_type'], body['error_code'], body['error_msg']) == ('FATAL_ERROR', 'SIS.0304',
                                                                          'wait voice timeout')
     assert recorder.names() == ['open', 'error', 'close']
+    record = sis_emulator.connections[0]
+    sis_emulator.wait_closed(record)
+    assert record.server_close_code == 1000
 
 
 def test_chunk_too_large_ends_the_session(sis_emulator, make_client, recorder):
