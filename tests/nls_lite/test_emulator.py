@@ -709,3 +709,17 @@ def test_latin_sentences_join_with_a_space(nls_emulator, clients):
     c.stop()
     msgs = c.recv_until('RecognitionCompleted')
     assert [m['payload']['result'] for m in msgs] == ['Hello', 'Hello world', 'Hello world. Bye', 'Hello world. Bye.']
+
+
+@pytest.mark.nls_emulator(started_payload_session_id=True, accept_any_token=True, accept_any_appkey=True,
+                          allow_reuse=False)
+def test_knobs_session_id_any_credentials_no_reuse(nls_emulator, clients):
+    c = clients(nls_emulator, token='whatever', service='transcriber')
+    c.start(appkey='any-appkey')
+    started = c.recv()
+    assert list(started['payload']) == ['session_id'] and len(started['payload']['session_id']) == 32
+    c.stop()
+    assert c.recv()['header']['name'] == 'TranscriptionCompleted'
+    c.task_id = 'n' * 32
+    c.start(appkey='any-appkey')
+    expect_failure(c, 40000002)  # allow_reuse=False: one task per connection
