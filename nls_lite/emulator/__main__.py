@@ -131,6 +131,9 @@ def main(argv=None):
     except OSError as exc:
         print('error: cannot serve on %s port %s: %s' % (args.host, args.port, exc), file=sys.stderr)
         return 1
+    except ImportError as exc:
+        print('error: %s' % exc, file=sys.stderr)
+        return 1
     try:
         sys.stdout.write(emu.url + '\n' + emu.token_url + '\n')
         sys.stdout.flush()
