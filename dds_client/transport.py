@@ -136,12 +136,18 @@ class Transport:
             ws.connect(self._url, timeout=timeout, **options)
         except Exception as exc:  # every failure is mapped and raised by open()
             ws.shutdown()
-            self._connect_error = handshake_error(exc, self.redacted_url, host, timeout)
+            if self._closing:   # close() aborted the handshake
+                self._connect_error = ConnectionClosedError("connection closed by client")
+            else:
+                self._connect_error = handshake_error(exc, self.redacted_url, host, timeout)
             self._opened.set()
             return
         with self._lock:
-            if self._aborted:
+            if self._aborted or self._closing:
+                # open() gave up, or close() came first: report nothing, leave nothing open.
                 ws.shutdown()
+                self._connect_error = ConnectionClosedError("connection closed by client")
+                self._opened.set()
                 return
             self._connected = True
         # With pings on, the socket times out after ping_interval of silence (then a ping is
@@ -282,7 +288,9 @@ class Transport:
             first = not self._closing
             self._closing = True
             active = self._connected and not self._closed
-        if first and active:
+        if not active and self._thread is not None:
+            self._abort_socket()    # close() during open(): open() raises, nothing stays up
+        elif first:
             try:
                 with self._send_lock:
                     self._ws.send_close(1000)

@@ -257,7 +257,9 @@ def test_secrets_never_logged(dds_emulator, make_client, caplog):
 class DeadPeer:
     """Completes the WebSocket handshake, then never reads or answers again."""
 
-    def __init__(self):
+    def __init__(self, answer=True):
+        self.answer = answer
+        self.request_read = threading.Event()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(1)
@@ -273,6 +275,9 @@ class DeadPeer:
         data = b""
         while b"\r\n\r\n" not in data:
             data += conn.recv(4096)
+        self.request_read.set()
+        if not self.answer:
+            return
         key = [line.split(b":", 1)[1].strip() for line in data.split(b"\r\n")
                if line.lower().startswith(b"sec-websocket-key")][0]
         accept = base64.b64encode(hashlib.sha1(
@@ -372,3 +377,26 @@ def test_tls_certificates_verified_by_default(tmp_path):
         finally:
             server.shutdown()
             thread.join(5)
+
+
+def test_close_during_connect_aborts_it(recorder):
+    peer = DeadPeer(answer=False)       # reads the handshake request, never answers it
+    try:
+        c = DDSClient("1", "k", url="ws://127.0.0.1:%d/dsg/v1/prod" % peer.port,
+                      on_open=recorder("open"), on_close=recorder("close"))
+        failed = []
+
+        def opener():
+            with pytest.raises(ConnectionClosedError, match="connection closed by client"):
+                c.connect(timeout=10)
+            failed.append(True)
+        thread = threading.Thread(target=opener)
+        thread.start()
+        assert peer.request_read.wait(5)
+        t0 = time.monotonic()
+        c.close(timeout=1)
+        thread.join(5)
+        assert failed and time.monotonic() - t0 < 2.5
+        assert recorder.calls == [] and not c.connected and not ws_threads()
+    finally:
+        peer.close()
