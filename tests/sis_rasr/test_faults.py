@@ -327,3 +327,29 @@ def test_ping_timeout_when_the_server_freezes(sis_emulator):
     names = [e[0] for e in events]
     assert names == ['on_open', 'on_transport_error', 'on_closed']
     assert str(events[1][1][0]) == 'ping/pong timed out'
+
+
+def test_handshake_dropped_by_the_server(sis_emulator, make_client, recorder):
+    sis_emulator.add_fault('handshake', 'refuse')
+    client = make_client(recorder)
+    with pytest.raises(ClientException) as excinfo:
+        client.short_stream_connect(request())
+    assert_connect_failed(excinfo, 'short-stream')
+    assert recorder.names() == ['error', 'close']
+    assert isinstance(recorder.args('error')[0], WebSocketConnectionClosedException)
+    assert len(sis_emulator.connections) == 1      # a lost connection is definitive, not retried
+
+
+def test_result_fault_and_delay(sis_emulator, make_client, recorder):
+    sis_emulator.add_fault('results>=2', 'send_error', code='SIS.0305', msg='recognition error')
+    sis_emulator.add_fault('start', 'delay', ms=50)
+    sis_emulator.push_script(['一', '二', '三'])
+    audio = (pcm_tone(300) + pcm_silence(600)) * 3
+    client = make_client(recorder)
+    client.continue_stream_connect(request())
+    client.send_start()
+    client.send_audio(audio, byte_len=6400, sleep_time=0)
+    assert recorder.ended.wait(5)
+    assert recorder.finals() == ['一']
+    assert json.loads(recorder.args('error')[0])['error_code'] == 'SIS.0305'
+    assert recorder.names()[-3:] == ['response', 'error', 'end']
