@@ -364,3 +364,24 @@ def test_max_records_bounds_the_record(dds_emulator):
     assert dds_emulator.wait_for(lambda e: e.connections[-1]["close_code"] is not None)
     assert len(dds_emulator.frames) == 3 and len(dds_emulator.requests) == 3
     assert [r["refText"] for r in dds_emulator.requests] == ["你好"] * 3
+
+
+def test_script_file_and_cli_fault_parsing(tmp_path):
+    from dds_client.emulator.__main__ import _fault
+    from dds_client.emulator.server import make_fault
+
+    script = {"skills": [{"skillId": "7", "skill": "灯", "task": "灯", "intents": [
+        {"intent": "开灯", "patterns": ["开灯"], "nlg": "灯已打开",
+         "command": {"api": "DUI.Light.On", "param": {}}}]}], "fallback": {"nlg": "?"}}
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps(script, ensure_ascii=False), encoding="utf-8")
+    with Emulator(script=str(path)) as emu:
+        with dds_client.DDSClient(**emu.client_kwargs()) as c:
+            r = c.send_text("请开灯").result()
+            assert (r.nlg, r.command_api, r.skill_id) == ("灯已打开", "DUI.Light.On", "7")
+    name, params = _fault("error:errId=010400,errMsg=x,times=2")
+    fault = make_fault(name, params)
+    assert fault["errId"] == "010400" and fault["times"] == 2
+    assert make_fault(*_fault("delay:seconds=2"))["seconds"] == 2.0
+    assert make_fault(*_fault("reject_handshake:status=403"))["times"] is None
+    assert make_fault(*_fault("close_mid_stream:code=None"))["code"] is None
