@@ -1,27 +1,14 @@
 """Helpers of the nls_lite client tests: generated audio with known sentence boundaries and a recorder
 of callbacks (name, thread, arguments) that tests wait on with events, never sleeps."""
-import array
-import math
 import threading
 
-RATE = 16000
+from nls_emu_helpers import RATE, silence, tone
 
 
-def make_pcm(pattern, rate=RATE, amplitude=8000):
+def make_pcm(pattern, rate=RATE):
     """16-bit mono PCM from [('tone'|'silence', seconds), ...]; tones are well above the VAD threshold."""
-    samples = array.array('h')
-    for kind, seconds in pattern:
-        n = int(rate * seconds)
-        if kind == 'tone':
-            step = 2 * math.pi * 440 / rate
-            samples.extend(int(amplitude * math.sin(step * i)) for i in range(n))
-        else:
-            samples.extend([0] * n)
-    return samples.tobytes()
-
-
-def chunks(pcm, size=3200):
-    return [pcm[i:i + size] for i in range(0, len(pcm), size)]
+    return b''.join(tone(int(seconds * 1000), rate) if kind == 'tone' else silence(int(seconds * 1000), rate)
+                    for kind, seconds in pattern)
 
 
 class Recorder(object):

@@ -10,7 +10,8 @@ import pytest
 import nls_lite as nls
 from nls_lite import exception
 
-from nls_helpers import RECOGNIZER_CALLBACKS, TRANSCRIBER_CALLBACKS, chunks, make_pcm
+from nls_emu_helpers import chunks
+from nls_helpers import RECOGNIZER_CALLBACKS, TRANSCRIBER_CALLBACKS, make_pcm
 
 TOKEN, APPKEY = 'test-token', 'test-appkey'
 

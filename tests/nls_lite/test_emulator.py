@@ -17,19 +17,6 @@ SAMPLE_WAV = os.path.join(os.path.dirname(__file__), '..', '..', 'nls_lite', 'sa
 HEADER_KEYS = ['namespace', 'name', 'status', 'message_id', 'task_id', 'status_text']
 
 
-@pytest.fixture
-def clients():
-    opened = []
-
-    def connect(emu, **kwargs):
-        client = RawClient(emu.url, **kwargs)
-        opened.append(client)
-        return client
-
-    yield connect
-    for client in opened:
-        client.close()
-
 
 def speech_pcm():
     return silence(200) + tone(900) + silence(1000)

@@ -9,19 +9,6 @@ import websocket
 from nls_emu_helpers import RawClient, names, silence
 
 
-@pytest.fixture
-def clients():
-    opened = []
-
-    def connect(emu, **kwargs):
-        client = RawClient(emu.url, **kwargs)
-        opened.append(client)
-        return client
-
-    yield connect
-    for client in opened:
-        client.close()
-
 
 def test_unknown_fault_name_is_rejected(nls_emulator):
     with pytest.raises(ValueError, match='unknown fault'):
