@@ -115,7 +115,7 @@ class Turn:
 
     def __init__(self, request, topic, suffix):
         rid = request.get("recordId")
-        self.record_id = rid if not _absent(rid) else uuid.uuid4().hex
+        self.record_id = str(rid) if not _absent(rid) else uuid.uuid4().hex
         self.reply_id = self.record_id + ":" + uuid.uuid4().hex if suffix else self.record_id
         sid = request.get("sessionId")
         self.session_given = not _absent(sid)
@@ -654,12 +654,17 @@ class DDSServer:
         watchdog = asyncio.ensure_future(self._watchdog(ws, handler))
         try:
             async for message in ws:
-                if isinstance(message, str):
-                    self.record(handler.id, "in", "text", message)
-                    await handler.on_text(message)
-                else:
-                    self.record(handler.id, "in", "binary", message)
-                    await handler.on_binary(message)
+                text = isinstance(message, str)
+                self.record(handler.id, "in", "text" if text else "binary", message)
+                try:
+                    if text:
+                        await handler.on_text(message)
+                    else:
+                        await handler.on_binary(message)
+                except ConnectionClosed:
+                    raise
+                except Exception:  # an emulator defect must not take the connection down
+                    log.exception("connection %s: frame handling failed", handler.id)
         except ConnectionClosed:
             pass
         finally:
