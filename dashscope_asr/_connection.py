@@ -33,7 +33,8 @@ class Session(object):
     """
 
     def __init__(self, url, headers, request_timeout, task_id, run_task, sink, start_timeout,
-                 finish_timeout, silence_timeout=None, on_autostop=None, sslopt=None, name=''):
+                 finish_timeout, silence_timeout=None, on_autostop=None, sslopt=None, name='',
+                 streaming=True):
         self.url = url
         self.headers = headers
         self.request_timeout = request_timeout
@@ -45,7 +46,7 @@ class Session(object):
         self.silence_timeout = silence_timeout
         self.on_autostop = on_autostop
         self.sslopt = sslopt
-        self.protocol = _protocol.RecognitionProtocol(task_id, streaming=silence_timeout is not None)
+        self.protocol = _protocol.RecognitionProtocol(task_id, streaming=streaming)
         self._queue = queue.Queue()
         self._lock = threading.Lock()          # protocol + sink: one outcome at a time, in order
         self._cond = threading.Condition(self._lock)
@@ -252,8 +253,7 @@ class Session(object):
                     except Exception:
                         return False
                 continue
-            if item is _FINISH:
-                # Drain what was queued after the marker is impossible: finish() is last by contract.
+            if item is _FINISH:  # everything queued before stop() has been sent
                 return True
             if item is _WAKE:
                 continue

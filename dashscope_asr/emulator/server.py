@@ -84,7 +84,6 @@ class ConnectionRecord(object):
         self.close_code = None
         self.close_reason = None
         self.tasks = []
-        self.closed = None  # set by the emulator: threading.Event-like flag via time
 
     @property
     def received(self):

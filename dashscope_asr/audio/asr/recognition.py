@@ -22,6 +22,15 @@ __all__ = ['Recognition', 'RecognitionCallback', 'RecognitionResult']
 _CALL_CHUNK_BYTES = 12800  # 400 ms of 16 kHz pcm16, the vendor's call() chunk
 
 
+# Recognition parameters with their own keyword (1.27+); sent only when not None, after **kwargs.
+_EXPLICIT = ('disfluency_removal_enabled', 'diarization_enabled', 'speaker_count',
+             'timestamp_alignment_enabled', 'special_word_filter', 'audio_event_detection_enabled')
+
+
+def _explicit(arguments):
+    return {name: arguments[name] for name in _EXPLICIT}
+
+
 def _now_ms():
     return time.time() * 1000
 
@@ -141,12 +150,7 @@ class Recognition(object):
         self._workspace = workspace
         self._callback = callback
         self._kwargs = kwargs
-        self._merge(None, dict(
-            disfluency_removal_enabled=disfluency_removal_enabled,
-            diarization_enabled=diarization_enabled, speaker_count=speaker_count,
-            timestamp_alignment_enabled=timestamp_alignment_enabled,
-            special_word_filter=special_word_filter,
-            audio_event_detection_enabled=audio_event_detection_enabled), {})
+        self._merge(None, _explicit(locals()), {})
         self.last_request_id = uuid.uuid4().hex
         self.request_id_confirmed = False
         self._task_id_used = False
@@ -192,7 +196,8 @@ class Recognition(object):
                     request_timeout=reserved.get('request_timeout') or DEFAULT_REQUEST_TIMEOUT_SECONDS,
                     task_id=task_id, run_task=run_task,
                     start_timeout=self.START_TIMEOUT_S, finish_timeout=self.FINISH_TIMEOUT_S,
-                    silence_timeout=self.SILENCE_TIMEOUT_S if streaming else None)
+                    silence_timeout=self.SILENCE_TIMEOUT_S if streaming else None,
+                    streaming=streaming)
 
     # -- call() ------------------------------------------------------------------------------------
     def call(self, file, phrase_id=None, disfluency_removal_enabled=None, diarization_enabled=None,
@@ -209,13 +214,8 @@ class Recognition(object):
         self._first_package_timestamp = -1
         self._stop_stream_timestamp = -1
         self._on_complete_timestamp = -1
-        session_kwargs = self._merge(phrase_id, dict(
-            disfluency_removal_enabled=disfluency_removal_enabled,
-            diarization_enabled=diarization_enabled, speaker_count=speaker_count,
-            timestamp_alignment_enabled=timestamp_alignment_enabled,
-            special_word_filter=special_word_filter,
-            audio_event_detection_enabled=audio_event_detection_enabled), kwargs,
-            into=dict(self._kwargs))
+        session_kwargs = self._merge(phrase_id, _explicit(locals()), kwargs,
+                                     into=dict(self._kwargs))
         request = self._request(session_kwargs, streaming=False)
         chunks = []
         with open(file, 'rb') as f:
@@ -276,13 +276,8 @@ class Recognition(object):
         self._first_package_timestamp = -1
         self._stop_stream_timestamp = -1
         self._on_complete_timestamp = -1
-        session_kwargs = self._merge(phrase_id, dict(
-            disfluency_removal_enabled=disfluency_removal_enabled,
-            diarization_enabled=diarization_enabled, speaker_count=speaker_count,
-            timestamp_alignment_enabled=timestamp_alignment_enabled,
-            special_word_filter=special_word_filter,
-            audio_event_detection_enabled=audio_event_detection_enabled), kwargs,
-            into=dict(self._kwargs))
+        session_kwargs = self._merge(phrase_id, _explicit(locals()), kwargs,
+                                     into=dict(self._kwargs))
         request = self._request(session_kwargs, streaming=True)
         state = _SessionState()
         outcomes = queue.Queue()
