@@ -418,3 +418,26 @@ def test_tls_is_verified_by_default(tls_emulator, recorder):
     finally:
         insecure.close()
     assert recorder.names()[2:] == ['open', 'start', 'end', 'close']
+
+
+def test_token_mode_from_environment_positional(sis_emulator, recorder, monkeypatch):
+    """Reference 7.5: RasrClient(user, password, domain, region, project_id, callback) unchanged, pointed at
+    the emulator through the environment."""
+    from sis_rasr.client import rasr_client
+    rasr_client.user_dict.clear()
+    rasr_client.time_dict.clear()
+    monkeypatch.setenv('SIS_RASR_SERVICE_ENDPOINT', sis_emulator.ws_endpoint)
+    monkeypatch.setenv('SIS_RASR_TOKEN_URL', sis_emulator.iam_url)
+    sis_emulator.push_script(['环境变量'])
+    client = RasrClient(sis_emulator.user_name, sis_emulator.password, sis_emulator.domain_name,
+                        sis_emulator.region, sis_emulator.project_id, recorder)
+    try:
+        client.sentence_stream_connect(request())
+        client.send_start()
+        client.send_audio(pcm_tone(300) + pcm_silence(700), 3200, 0)
+        client.send_end()
+    finally:
+        client.close()
+    assert recorder.finals() == ['环境变量']
+    assert sis_emulator.connections[0].auth_mode == 'token'
+    assert len(sis_emulator.iam_requests) == 1
