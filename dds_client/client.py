@@ -1,5 +1,6 @@
 """``DDSClient``, ``Session`` and ``AudioStream``: the public face (reference 3.1-3.3, 3.9)."""
 
+import functools
 import logging
 import os
 import struct
@@ -17,7 +18,14 @@ from .urls import AND_HOME_URL, base_query_keys, build_url, check_base, dui_url,
 
 log = logging.getLogger("dds_client")
 
-_MISSING = object()
+class _ClientDefault:
+    """Marks an ``ai_type`` left to the client's default (``None`` means "omit aiType")."""
+
+    def __repr__(self):
+        return "<client default>"
+
+
+_MISSING = _ClientDefault()
 _EXTENSIONS = {".wav": "wav", ".pcm": "wav", ".mp3": "mp3", ".ogg": "ogg", ".opus": "opus",
                ".amr": "amr", ".flv": "flv"}
 
@@ -331,8 +339,33 @@ class AudioStream:
         return False
 
 
+def _on_default_session(name):
+    """A client method that runs the Session method of that name on ``default_session``."""
+    method = getattr(Session, name)
+
+    @functools.wraps(method)
+    def delegate(self, *args, **kwargs):
+        return method(self.default_session, *args, **kwargs)
+    return delegate
+
+
 class DDSClient:
-    """Threaded, callback-based client of the DDS dialogue gateway (one WebSocket)."""
+    """Threaded, callback-based client of the DDS dialogue gateway (one WebSocket).
+
+    Auth: ``product_id`` plus ``apikey``, or ``device_name`` + ``device_secret`` (a fresh
+    nonce/timestamp/sig per connect), or ``auth=ApiKeyAuth(...)/DeviceAuth(...)``. ``url`` is the
+    and-home gateway by default (``for_dui()`` for the DUI cloud); ``service_type``,
+    ``full_duplex``, ``product_version``, ``user_id`` and ``extra_query`` add query keys.
+    ``sslopt=None`` verifies certificates. ``timeout`` bounds ``result()`` (10 s),
+    ``connect_timeout`` the handshake (10 s); pings every ``ping_interval`` s (``None``: off).
+    ``ai_type`` is the default ``aiType`` (``None``: omitted, dialogue result).
+
+    Callbacks (all on the ``dds-client-ws`` thread, also assignable as attributes):
+    ``on_open()``, ``on_asr_partial(AsrResult)``, ``on_asr_final(AsrResult)``,
+    ``on_nlu(NluResult)``, ``on_dialog(DialogResult)``, ``on_settings(SettingsAck)``,
+    ``on_audio(bytes)``, ``on_message(dict)``, ``on_error(DDSError)``, ``on_close(code, reason)``
+    (exactly once per connection, last).
+    """
 
     def __init__(self, product_id=None, apikey=None, *, device_name=None, device_secret=None,
                  auth=None, url=AND_HOME_URL, service_type=None, full_duplex=False,
@@ -514,26 +547,13 @@ class DDSClient:
     def reset_session(self):
         self.default_session.reset()
 
-    def send_text(self, *args, **kwargs):
-        return self.default_session.send_text(*args, **kwargs)
-
-    def start_audio(self, *args, **kwargs):
-        return self.default_session.start_audio(*args, **kwargs)
-
-    def send_audio_file(self, *args, **kwargs):
-        return self.default_session.send_audio_file(*args, **kwargs)
-
-    def trigger_intent(self, *args, **kwargs):
-        return self.default_session.trigger_intent(*args, **kwargs)
-
-    def feedback_native_api_result(self, *args, **kwargs):
-        return self.default_session.feedback_native_api_result(*args, **kwargs)
-
-    def send_data(self, *args, **kwargs):
-        return self.default_session.send_data(*args, **kwargs)
-
-    def sync_context(self, *args, **kwargs):
-        return self.default_session.sync_context(*args, **kwargs)
+    send_text = _on_default_session("send_text")
+    start_audio = _on_default_session("start_audio")
+    send_audio_file = _on_default_session("send_audio_file")
+    trigger_intent = _on_default_session("trigger_intent")
+    feedback_native_api_result = _on_default_session("feedback_native_api_result")
+    send_data = _on_default_session("send_data")
+    sync_context = _on_default_session("sync_context")
 
     sendText = send_text
     triggerIntent = trigger_intent
