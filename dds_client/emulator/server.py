@@ -414,7 +414,7 @@ class ConnectionHandler:
         engine = self.server.engine
         compact = compact_text(text) or ""
         if turn.ai_type == "asr":
-            pass
+            pass    # recognition only: never a dm
         elif turn.ai_type == "nlu":
             skill, nlu = engine.nlu_only(compact)
             messages.append(self.nlu_message(turn, turn.session_id, skill, nlu))
