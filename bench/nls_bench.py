@@ -8,8 +8,9 @@ Workloads:
   latency  emulator send -> user callback for every transcriber result, 100 ms frames at real time;
   load     N concurrent transcriber sessions at real time (100 ms frames) in one process: all must
            complete; peak RSS, peak threads, CPU seconds of this process and of the emulator process.
-The emulator runs in its own process for `rate` and `load` (so CPU and RSS are the client's own), and
-in-process for `latency` (so both clocks are the same perf_counter).
+The emulator runs in its own process for `rate` and `load`, and each client's load runs in a process of
+its own (so CPU and peak RSS are that client's alone); for `latency` the emulator is in-process, so both
+timestamps come from the same perf_counter.
 """
 import argparse
 import array
@@ -237,54 +238,64 @@ def run_realtime(client, frames):
     return client.stop()
 
 
-def bench_load(url, emulator, count, seconds, nls):
+def load_worker(name, url, count, seconds):
+    """One client's concurrent load in a process of its own, so that its peak RSS is its own."""
+    module = vendor_sdk() if name == 'vendor' else __import__('nls_lite')
     frames = pcm([('tone', 1.0), ('silence', 0.9)] * max(1, int(seconds / 1.9)))
+    ok, errors = [], []
+    peak_threads = [threading.active_count()]
+    stop_sampling = threading.Event()
+
+    def sample():
+        while not stop_sampling.wait(0.05):
+            peak_threads[0] = max(peak_threads[0], threading.active_count())
+
+    def session(i):
+        try:
+            st = module.NlsSpeechTranscriber(url=url, token=TOKEN, appkey=APPKEY,
+                                             on_error=lambda m, *a: errors.append(m))
+            result = run_realtime(st, frames)
+            if result is False or (result is None and errors):
+                errors.append('session %d: stop returned %r' % (i, result))
+            else:
+                ok.append(i)
+        except Exception as exc:
+            errors.append('session %d: %r' % (i, exc))
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    began = time.monotonic()
+    threads = []
+    for i in range(count):
+        t = threading.Thread(target=session, args=(i,), daemon=True)
+        t.start()
+        threads.append(t)
+        time.sleep(0.002)   # a 1 s ramp, as real clients never arrive in one instant
+    for t in threads:
+        t.join(120)
+    wall = time.monotonic() - began
+    stop_sampling.set()
+    sampler.join()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({'completed': len(ok), 'errors': len(errors), 'first_errors': [str(e) for e in errors[:3]],
+                      'wall': wall, 'threads': peak_threads[0], 'rss_mib': usage.ru_maxrss / 1024.0,
+                      'cpu': usage.ru_utime + usage.ru_stime, 'audio_s': len(frames) / 10.0}))
+
+
+def bench_load(url, emulator, count, seconds, nls):
     rows = []
-    clients = [('nls_lite', __import__('nls_lite'))] + ([('vendor nls 1.0.2', nls)] if nls else [])
-    for name, module in clients:
-        ok, errors = [], []
-        peak_threads = [threading.active_count()]
-        stop_sampling = threading.Event()
-
-        def sample():
-            while not stop_sampling.wait(0.05):
-                peak_threads[0] = max(peak_threads[0], threading.active_count())
-
-        def session(i):
-            try:
-                st = module.NlsSpeechTranscriber(url=url, token=TOKEN, appkey=APPKEY,
-                                                 on_error=lambda m, *a: errors.append(m))
-                result = run_realtime(st, frames)
-                if result is False or (result is None and errors):
-                    errors.append('session %d: stop returned %r' % (i, result))
-                else:
-                    ok.append(i)
-            except Exception as exc:
-                errors.append('session %d: %r' % (i, exc))
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    for name, label in [('lite', 'nls_lite')] + ([('vendor', 'vendor nls 1.0.2')] if nls else []):
         emu_cpu0 = emulator.cpu_seconds()
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        began = time.monotonic()
-        threads = []
-        for i in range(count):
-            t = threading.Thread(target=session, args=(i,), daemon=True)
-            t.start()
-            threads.append(t)
-            time.sleep(0.002)   # a 1 s ramp, as real clients never arrive in one instant
-        for t in threads:
-            t.join(120)
-        wall = time.monotonic() - began
-        stop_sampling.set()
-        sampler.join()
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-        rows.append((name, count, len(ok), len(errors), wall, peak_threads[0], cpu1.ru_maxrss / 1024.0, cpu,
-                     emulator.cpu_seconds() - emu_cpu0))
-        if errors:
-            print('  %s first errors: %s' % (name, errors[:3]), file=sys.stderr)
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), '--load-worker', name, '--url', url,
+                              '--concurrent', str(count), '--seconds', str(seconds)],
+                             capture_output=True, text=True, timeout=600)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if result['first_errors']:
+            print('  %s first errors: %s' % (label, result['first_errors']), file=sys.stderr)
+        rows.append((label, count, result['completed'], result['errors'], result['wall'], result['threads'],
+                     result['rss_mib'], result['cpu'], emulator.cpu_seconds() - emu_cpu0))
+        audio_s = result['audio_s']
     print('\n## %d concurrent real-time transcriber sessions (%.1f s of audio each, 100 ms frames)\n'
-          % (count, len(frames) / 10.0))
+          % (count, audio_s))
     print('| client | sessions | completed | errors | wall s | peak threads | peak RSS MiB | client CPU s | emulator CPU s |')
     print('|---|---|---|---|---|---|---|---|---|')
     for row in rows:
@@ -298,7 +309,11 @@ def main():
     parser.add_argument('--concurrent', type=int, default=500)
     parser.add_argument('--seconds', type=float, default=6.0, help='audio per concurrent session')
     parser.add_argument('--only', choices=('rate', 'latency', 'load'), action='append')
+    parser.add_argument('--load-worker', choices=('lite', 'vendor'), help=argparse.SUPPRESS)
+    parser.add_argument('--url', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.load_worker:
+        return load_worker(args.load_worker, args.url, args.concurrent, args.seconds)
     nls = vendor_sdk()
     import websocket
     print('python %s, websocket-client %s, vendor SDK: %s' % (sys.version.split()[0], websocket.__version__,
