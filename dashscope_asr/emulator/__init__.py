@@ -45,7 +45,7 @@ class Emulator(object):
     """
 
     def __init__(self, host='127.0.0.1', ws_port=0, http_port=0, api_keys=(DEFAULT_API_KEY,),
-                 default_sentences=None, files_dir=None, **knobs):
+                 default_sentences=None, files_dir=None, ssl_context=None, **knobs):
         unknown = set(knobs) - set(DEFAULT_KNOBS)
         if unknown:
             raise TypeError('unknown emulator knob(s): %s' % ', '.join(sorted(unknown)))
@@ -56,6 +56,7 @@ class Emulator(object):
         self.knobs = dict(DEFAULT_KNOBS, **knobs)
         self.default_sentences = list(default_sentences or [])
         self.files_dir = files_dir
+        self.ssl_context = ssl_context  # wss:// and https:// when given (plain by default)
         self.records = []
         self.http_records = []
         self.vocabularies = {}
@@ -107,7 +108,7 @@ class Emulator(object):
             self._stop_loop()
             raise RuntimeError('emulator failed to start: %r' % (failure[:1],))
         try:
-            self._http = HttpApi(self, self.host, self.http_port)
+            self._http = HttpApi(self, self.host, self.http_port, self.ssl_context)
         except BaseException:
             self._stop_loop()
             raise
@@ -119,7 +120,8 @@ class Emulator(object):
         from websockets.asyncio.server import serve
         self._server = await serve(
             self._ws.handler, self.host, self.ws_port, process_request=self._ws.process_request,
-            compression=None, ping_interval=None, max_size=self.knobs['max_frame_bytes'])
+            compression=None, ping_interval=None, max_size=self.knobs['max_frame_bytes'],
+            ssl=self.ssl_context)
         self.ws_port = self._server.sockets[0].getsockname()[1]
 
     def stop(self):
@@ -168,11 +170,12 @@ class Emulator(object):
     # -- addresses ---------------------------------------------------------------------------------
     @property
     def ws_url(self):
-        return 'ws://%s:%d/api-ws/v1/inference' % (self.host, self.ws_port)
+        return '%s://%s:%d/api-ws/v1/inference' % ('wss' if self.ssl_context else 'ws', self.host,
+                                                   self.ws_port)
 
     @property
     def http_root(self):
-        return 'http://%s:%d' % (self.host, self._http.port)
+        return '%s://%s:%d' % ('https' if self.ssl_context else 'http', self.host, self._http.port)
 
     @property
     def http_url(self):

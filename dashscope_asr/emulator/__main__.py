@@ -34,6 +34,8 @@ def main(argv=None):
     parser.add_argument('--files-dir', help='directory served under /files/')
     parser.add_argument('--knob', action='append', default=[], metavar='NAME=JSON',
                         help='emulator knob, e.g. task_idle_timeout_s=5 (see DEFAULT_KNOBS)')
+    parser.add_argument('--cert', help='PEM certificate: serve wss:// and https://')
+    parser.add_argument('--key', help='PEM private key for --cert')
     parser.add_argument('--log-level', default='INFO')
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -47,7 +49,13 @@ def main(argv=None):
             knobs[name] = json.loads(value)
         except ValueError:
             knobs[name] = value
+    ssl_context = None
+    if args.cert:
+        import ssl
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ssl_context.load_cert_chain(args.cert, args.key)
     emu = Emulator(host=args.host, ws_port=args.port, http_port=args.http_port,
+                   ssl_context=ssl_context,
                    api_keys=tuple(args.api_key or (DEFAULT_API_KEY,)), files_dir=args.files_dir,
                    **knobs)
     if args.transcript:

@@ -89,7 +89,7 @@ class _Server(ThreadingHTTPServer):
 class HttpApi(object):
     """The task and customization endpoints, state kept in the Emulator."""
 
-    def __init__(self, emu, host, port):
+    def __init__(self, emu, host, port, ssl_context=None):
         self.emu = emu
         api = self
 
@@ -109,6 +109,8 @@ class HttpApi(object):
                 api.handle(self, 'DELETE')
 
         self.server = _Server((host, port), Handler)
+        if ssl_context is not None:
+            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.05},
                                        name='dashscope_asr-emulator-http', daemon=True)

@@ -270,3 +270,36 @@ def test_results_arrive_while_task_started_is_delayed(emu):
     r.stop()
     assert emu.records[-1].binary_lengths() == [3200] * 5
     assert cb.lifecycle() == ['on_open', 'on_complete', 'on_close']
+
+
+@pytest.fixture
+def tls_emulator(tmp_path, configured):
+    import shutil
+    import ssl
+    import subprocess
+    from dashscope_asr.emulator import Emulator
+    if not shutil.which('openssl'):
+        pytest.skip('openssl not installed')
+    cert, key = str(tmp_path / 'cert.pem'), str(tmp_path / 'key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key,
+                    '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1',
+                    '-addext', 'subjectAltName=IP:127.0.0.1'], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with Emulator(ssl_context=context, default_sentences=['加密。']) as emu:
+        emu.apply_to(configured)
+        yield emu, cert
+
+
+def test_tls_is_verified_by_default(tls_emulator, monkeypatch):
+    emu, cert = tls_emulator
+    assert emu.ws_url.startswith('wss://')
+    monkeypatch.delenv('WEBSOCKET_CLIENT_CA_BUNDLE', raising=False)
+    cb = Recorder()
+    run_stream(cb)
+    err = assert_error_path(cb, -1, 'ClientConnectorError')
+    assert 'ssl:default' in err.message and 'CERTIFICATE_VERIFY_FAILED' in err.message
+    # trusted through websocket-client's CA bundle variable, the same server works
+    monkeypatch.setenv('WEBSOCKET_CLIENT_CA_BUNDLE', cert)
+    result = Recognition('m', None, 'wav', 16000).call(SAMPLE_WAV)
+    assert [s['text'] for s in result.get_sentence()] == ['加密。']

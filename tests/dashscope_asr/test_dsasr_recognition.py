@@ -320,3 +320,26 @@ def test_porting_import_surface():
         'VocabularyService', 'VocabularyServiceException'}
     assert Recognition.SILENCE_TIMEOUT_S == 23 and Recognition.START_TIMEOUT_S == 10
     assert Recognition.FINISH_TIMEOUT_S == 30
+
+
+def test_keepalive_pings_while_idle(emu, monkeypatch):
+    import websocket
+    from dashscope_asr import _connection
+    pings = []
+    original = websocket.WebSocket.ping
+
+    def counting_ping(self, payload=''):
+        pings.append(1)
+        return original(self, payload)
+
+    monkeypatch.setattr(_connection, 'PING_INTERVAL_S', 0.02)
+    monkeypatch.setattr(websocket.WebSocket, 'ping', counting_ping)
+    emu.knobs['result_delay_ms'] = 300
+    emu.script_next([{'text': '你好', 'begin_time': 0, 'end_time': 100}])
+    cb = Recorder()
+    r = Recognition('m', cb, 'pcm', 16000)
+    r.start()
+    r.send_audio_frame(b'\0' * 6400)
+    assert cb.final_event.wait(5)  # idle meanwhile: pings go out, pongs come back
+    r.stop()
+    assert pings and cb.lifecycle() == ['on_open', 'on_complete', 'on_close']
