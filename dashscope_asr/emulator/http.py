@@ -229,6 +229,10 @@ class HttpApi(object):
                                   'output': {'task_id': task_id, 'task_status': 'PENDING'}})
 
     def _status(self, task):
+        with self.emu._lock:  # handler threads may query one task at once
+            return self._status_locked(task)
+
+    def _status_locked(self, task):
         if task['status'] in ('CANCELED',) or task.get('output') is not None:
             return task['status']
         if task['stuck']:

@@ -134,7 +134,7 @@ class EmulatorConnection(object):
         self.ws = ws
         self.record = record
         self.faults = faults
-        self.loop = asyncio.get_event_loop()
+        self.loop = asyncio.get_running_loop()
         self.out = asyncio.Queue()
         self.state = IDLE
         self.task_id = None

@@ -236,3 +236,19 @@ def test_vocabulary_lifecycle_against_the_emulator(emu):
     assert e.value._status_code == 404
     bad = Recognition('paraformer-realtime-v2', None, 'wav', 16000, vocabulary_id=vid).call(SAMPLE_WAV)
     assert (bad.status_code, bad.code) == (44, 'InvalidParameter')
+
+
+def test_http_retry_faults_against_the_emulator(emu, monkeypatch):
+    monkeypatch.setattr(Transcription, '_RETRY_INTERVAL_S', 0)
+    monkeypatch.setattr(Transcription, '_WAIT_FIRST_INTERVAL_S', 0.01)
+    emu.knobs['running_ms'] = 0
+    r = Transcription.async_call('paraformer-v2', ['https://x/a.wav'])
+    emu.inject_http('drop', path='/api/v1/tasks/')       # connection reset: fetch retries
+    assert Transcription.fetch(r).output.task_status == 'SUCCEEDED'
+    emu.inject_http('503_then_ok:2')                      # wait() retries 503 responses
+    assert Transcription.wait(r).output.task_status == 'SUCCEEDED'
+    paths = [rec.path for rec in emu.http_records if rec.path.startswith('/api/v1/tasks/')]
+    assert len(paths) == 2 + 3
+    emu.inject_http('status:500', path='/api/v1/tasks/')
+    bad = Transcription.wait(r)
+    assert (bad.status_code, bad.code) == (500, 'Emulated')
