@@ -1,6 +1,5 @@
 """The WebSocket half of the emulator: handshake checks and one task state machine per connection."""
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -149,7 +148,6 @@ class EmulatorConnection(object):
         self.ident = None  # bytes held until the audio file is identified (script_file)
         self.result_delay_s = self.knobs['result_delay_ms'] / 1000.0
         self.closing = False
-        self.dropped = False
         self.context = []
 
     # -- writer ------------------------------------------------------------------------------------
@@ -460,7 +458,6 @@ class EmulatorConnection(object):
         self.fmt = params.get('format') or None
         self.rate = params.get('sample_rate') or None
         script = self.emu._script_for(params)
-        self.script = script
         self.ident = bytearray() if script is False else None
         self.pipeline = None
         if script is not False:
@@ -683,6 +680,3 @@ def json_response(status, body):
     headers['Connection'] = 'close'
     return Response(status, reason, headers, data)
 
-
-def sha_prefix(data, size):
-    return hashlib.sha256(data[:size]).hexdigest()

@@ -74,6 +74,16 @@ def test_connection_refused(configured):
     assert (result.status_code, result.code) == (-1, 'ClientConnectorError')
 
 
+def test_connection_reset_at_accept(emu, caplog):
+    emu.inject('refuse')
+    cb = Recorder()
+    run_stream(cb)
+    err = assert_error_path(cb, -1, 'Unknown')
+    assert err.message.startswith('Error type: <class ')
+    assert not [r for r in caplog.records if r.name.startswith('dashscope_asr.emulator')
+                and r.levelname == 'ERROR']
+
+
 @pytest.mark.parametrize('status', [401, 403])
 def test_handshake_rejected_for_a_bad_key(emu, status):
     emu.knobs['auth_failure_status'] = status
