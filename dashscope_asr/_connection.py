@@ -58,6 +58,8 @@ class Session(object):
         self._peer_closed = False
         self._finish_requested = False
         self._abort_response = None
+        self._connecting = False
+        self._released = False                 # sink(None) delivered
         self.last_activity = time.monotonic()  # last send_audio_frame/update_context (silence timer)
         tag = (name or 'session') + '-' + task_id[:8]
         self._sender = threading.Thread(target=self._run, name='dashscope_asr-send-' + tag)
@@ -88,10 +90,18 @@ class Session(object):
             if self._abort_response is None:
                 self._abort_response = response
             self._cond.notify_all()
+            if self._connecting and not self._released:
+                # websocket-client cannot be interrupted inside connect(): report now; the sender
+                # closes the socket as soon as connect() returns (within request_timeout).
+                self._emit(self.protocol.fail(response))
+                self._released = True
+                self.sink(None)
         self._queue.put(_WAKE)
 
     def join(self, timeout=None):
         if self._sender is not threading.current_thread() and self._sender.ident is not None:
+            if self._released and self._sender.is_alive() and timeout is None:
+                return  # aborted inside connect(): the sender ends by itself when it returns
             self._sender.join(timeout)
 
     # -- outcomes ----------------------------------------------------------------------------------
@@ -135,8 +145,10 @@ class Session(object):
                 if not self._done:
                     self._emit(self.protocol.fail(_protocol.unknown_error(
                         ConnectionError, 'session ended without a result')))
+                released, self._released = self._released, True
             self.ended.set()
-            self.sink(None)
+            if not released:
+                self.sink(None)
 
     def _connect(self):
         parts = urlsplit(self.url)
@@ -145,6 +157,11 @@ class Session(object):
         port = parts.port or (443 if secure else 80)
         ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True,
                                  sslopt=self.sslopt)
+        with self._lock:
+            if self._abort_response is not None:
+                self._emit(self.protocol.fail(self._abort_response))
+                return False
+            self._connecting = True
         try:
             ws.connect(self.url, header=self.headers, timeout=self.request_timeout,
                        suppress_origin=True)
@@ -167,8 +184,14 @@ class Session(object):
         except Exception as exc:
             self._fail(_protocol.unknown_error(type(exc), exc))
             return False
+        finally:
+            with self._lock:
+                self._connecting = False
         ws.sock.settimeout(None)  # the reader blocks; deadlines live in this thread
         self._ws = ws
+        if self._abort_response is not None:  # aborted while connecting: close at once
+            self._raw = ws.sock
+            return False
         return True
 
     def _send(self, data):

@@ -74,6 +74,40 @@ def test_connection_refused(configured):
     assert (result.status_code, result.code) == (-1, 'ClientConnectorError')
 
 
+@pytest.fixture
+def mute_server(configured):
+    """A TCP listener that never answers the WebSocket handshake."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(8)
+    configured.api_key = 'k'
+    configured.base_websocket_api_url = ('ws://127.0.0.1:%d/api-ws/v1/inference'
+                                         % listener.getsockname()[1])
+    yield listener
+    listener.close()  # resets connections still queued: their connect() ends
+
+
+def test_handshake_timeout_is_request_timeout(mute_server):
+    cb = Recorder()
+    _, took = run_stream(cb, request_timeout=0.5)
+    assert_error_path(cb, -1, 'Unknown', startswith="Error type: <class 'TimeoutError'>, message: "
+                      'Connection timeout to host 127.0.0.1:')
+    assert took < 5
+
+
+def test_stop_timeout_while_connecting(mute_server):
+    cb = Recorder()
+    r = Recognition('m', cb, 'pcm', 16000, request_timeout=30)
+    r.start()
+    r.send_audio_frame(b'\0' * 3200)
+    began = time.monotonic()
+    r.stop(timeout=0.3)
+    assert time.monotonic() - began < 3
+    assert_error_path(cb, -1, 'Unknown', startswith="Error type: <class 'TimeoutError'>, message: "
+                      'stop() did not complete within 0.3 s')
+    mute_server.close()  # the sender, still inside connect(), ends now (leak guard checks)
+
+
 def test_connection_reset_at_accept(emu, caplog):
     emu.inject('refuse')
     cb = Recorder()
