@@ -225,7 +225,9 @@ class SisEmulator(object):
     async def _main(self):
         from websockets.asyncio.server import serve
         self._stopping = asyncio.Event()
+        from sis_rasr.emulator.server import connection_class
         server = await serve(self._handler, self.host, self.port, process_request=self._process_request,
+                             create_connection=connection_class(),
                              ping_interval=None, compression=None, max_size=16 * 1024 * 1024,
                              open_timeout=None, ssl=self.ssl_context, close_timeout=2)
         self._server = server
@@ -409,7 +411,8 @@ class SisEmulator(object):
     # -- websocket side -------------------------------------------------------------------------------
     async def _process_request(self, connection, request):
         from sis_rasr.emulator import server
-        record = ConnectionRecord(self, request.path, list(request.headers.raw_items()))
+        raw = getattr(connection, 'sis_raw_headers', None) or list(request.headers.raw_items())
+        record = ConnectionRecord(self, request.path, raw)
         record.auth_mode = ('token' if 'X-Auth-Token' in request.headers else
                             'aksk' if 'Authorization' in request.headers else None)
         faults = self._claim_faults(request.path)
@@ -466,7 +469,8 @@ class SisEmulator(object):
             if handler.session is not None:
                 handler.session.record['end_reason'] = 'CLOSED'
                 self._session_ended()
-            record.client_close_code = ws.close_code
+            received = getattr(ws.protocol, 'close_rcvd', None)   # websockets 13 has no ws.close_code
+            record.client_close_code = received.code if received is not None else None
             record.closed.set()
             self._notify()
 

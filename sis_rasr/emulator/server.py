@@ -393,6 +393,42 @@ class ConnectionHandler(object):
 
 
 # -- handshake -----------------------------------------------------------------------------------------
+_ZERO_LENGTH_RE = re.compile(br'(?i)^content-length:[ \t]*0[ \t]*$')
+
+
+def connection_class():
+    """ A ServerConnection that keeps the raw handshake header lines (order and duplicates) for the record
+    and drops ``Content-Length: 0``, which the vendor SDK sends and websockets < 14 rejects. """
+    from websockets.asyncio.server import ServerConnection
+
+    class SisServerConnection(ServerConnection):
+        sis_head_done = False
+        sis_head_buf = b''
+        sis_raw_headers = None
+
+        def data_received(self, data):
+            if self.sis_head_done:
+                return super(SisServerConnection, self).data_received(data)
+            buf = self.sis_head_buf + data
+            end = buf.find(b'\r\n\r\n')
+            if end < 0 and len(buf) < 65536:
+                self.sis_head_buf = buf
+                return None
+            self.sis_head_done = True
+            self.sis_head_buf = b''
+            if end >= 0:
+                lines = buf[:end].split(b'\r\n')
+                self.sis_raw_headers = []
+                for line in lines[1:]:
+                    name, _, value = line.decode('latin-1').partition(':')
+                    self.sis_raw_headers.append((name.strip(), value.strip()))
+                kept = [lines[0]] + [line for line in lines[1:] if not _ZERO_LENGTH_RE.match(line)]
+                buf = b'\r\n'.join(kept) + buf[end:]
+            return super(SisServerConnection, self).data_received(buf)
+
+    return SisServerConnection
+
+
 def parse_authorization(value):
     """ 'SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...' -> dict or None. """
     if not value.startswith(signer.Algorithm + ' '):
