@@ -9,14 +9,16 @@ from ..api_entities.dashscope_response import DashScopeAPIResponse
 from ..common.constants import DEFAULT_REQUEST_TIMEOUT_SECONDS
 from .api_key import get_default_api_key
 from .logging import logger
-from .utils import data_inspection_enabled, resolve_url, sdk_headers, split_headers, user_agent
+from .utils import (data_inspection_enabled, forced_url, resolve_url, sdk_headers, split_headers,
+                    user_agent)
 
 ACCEPT = 'application/json; charset=utf-8'
 
 
 def base_url(base_address, workspace):
     import dashscope_asr
-    return resolve_url(base_address or dashscope_asr.base_http_api_url, workspace).rstrip('/')
+    return resolve_url(forced_url('HTTP') or base_address or dashscope_asr.base_http_api_url,
+                       workspace).rstrip('/')
 
 
 def post_headers(api_key, workspace, headers, ua_suffix, asynchronous):

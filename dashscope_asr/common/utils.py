@@ -17,6 +17,21 @@ _NO_WORKSPACE = ("The base URL contains '{workspace_id}' but no workspace id is 
 SESSION_ID = uuid.uuid4().hex
 
 
+_forced_warned = set()
+
+
+def forced_url(kind):
+    """DASHSCOPE_ASR_FORCE_WEBSOCKET_URL / _HTTP_URL: win over module attributes and kwargs, so
+    samples that hard-code the production URL can run against an emulator (reference OQ-12)."""
+    name = 'DASHSCOPE_ASR_FORCE_%s_URL' % kind
+    url = os.environ.get(name)
+    if url and name not in _forced_warned:
+        _forced_warned.add(name)
+        from .logging import logger
+        logger.warning('%s is set: every %s request goes to %s', name, kind.lower(), url)
+    return url or None
+
+
 def validate_workspace_id(workspace_id):
     if not isinstance(workspace_id, str) or not _WORKSPACE_RE.match(workspace_id):
         raise ValueError('Invalid workspace_id %r: must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$'

@@ -22,6 +22,7 @@ DEFAULT_KNOBS = dict(
     task_idle_timeout_s=23, connection_idle_timeout_s=60, max_audio_ms=None,
     max_audio_error_code='CLIENT_ERROR', max_audio_error_message='audio duration exceeds the limit',
     max_frame_bytes=1 << 20, max_message_bytes=4096, task_started_delay_ms=0, result_delay_ms=0,
+    realtime_factor=None,  # e.g. 1.0: results no earlier than their audio time after the first byte
     # strictness (reference §5.5-5.6), all off by default
     strict=False, strict_models=False, strict_vocabulary=False, strict_finish_task_id=False,
     strict_reused_task_id=False, allow_audio_before_task_started=False,

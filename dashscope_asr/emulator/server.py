@@ -149,6 +149,7 @@ class EmulatorConnection(object):
         self.result_delay_s = self.knobs['result_delay_ms'] / 1000.0
         self.closing = False
         self.context = []
+        self.first_audio_at = None
 
     # -- writer ------------------------------------------------------------------------------------
     async def write_loop(self):
@@ -513,6 +514,8 @@ class EmulatorConnection(object):
         self.arm_idle()
         if self.record.audio is not None:
             self.record.audio.extend(data)
+        if self.audio_bytes == 0:
+            self.first_audio_at = self.loop.time()
         self.audio_bytes += len(data)
         if self.ident is not None:
             self.ident.extend(data)
@@ -541,11 +544,20 @@ class EmulatorConnection(object):
             self.pipeline_needs_sniff = False
         self._emit(self.pipeline.feed(data))
 
+    def _delay(self, base_s):
+        """Seconds to hold the next message: result_delay_ms, and with realtime_factor no earlier
+        than audio_time / realtime_factor after the first audio byte."""
+        factor = self.knobs['realtime_factor']
+        if not factor or self.first_audio_at is None or self.pipeline is None:
+            return base_s
+        release = self.first_audio_at + self.pipeline.audio_ms / 1000.0 / factor
+        return max(base_s, release - self.loop.time())
+
     def _emit(self, payloads):
         for payload in payloads:
             if self.closing:
                 return
-            self.send(self.event('result-generated', payload), self.result_delay_s)
+            self.send(self.event('result-generated', payload), self._delay(self.result_delay_s))
             self.results_sent += 1
             for fault in self.faults:
                 at = fault['at']
@@ -586,7 +598,7 @@ class EmulatorConnection(object):
         elif fault is not None and fault['kind'] == 'delay':
             fault['fired'] = True
             delay = float(fault['args'][0] if fault['args'] else 1000) / 1000.0
-        self.send(self.event('task-finished', payload), delay)
+        self.send(self.event('task-finished', payload), self._delay(delay))
         self.state = IDLE
         self.last_client = time.monotonic()
         self.arm_idle()

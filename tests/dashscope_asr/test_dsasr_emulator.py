@@ -297,3 +297,19 @@ def test_standalone_command(tmp_path):
 def test_emulator_rejects_unknown_knobs():
     with pytest.raises(TypeError, match='unknown emulator knob'):
         Emulator(no_such_knob=1)
+
+
+def test_realtime_factor_paces_results_of_a_burst(dashscope_emulator):
+    emu = dashscope_emulator
+    emu.knobs['realtime_factor'] = 2.0  # 1.6 s of audio: results over 0.8 s
+    emu.script_next(['一。'])
+    raw = Raw(emu)
+    raw.send(run_task('t'))
+    raw.recv()
+    raw.ws.send_binary(tone(600) + silence(1000))
+    raw.send(finish('t'))
+    raw.until('task-finished')
+    raw.close()
+    sent = [f for f in emu.records[0].sent if f.json['header']['event'] != 'task-started']
+    first_audio = [f for f in emu.records[0].received if f.kind == 'binary'][0].t
+    assert sent[-1].t - first_audio >= 0.75

@@ -343,3 +343,14 @@ def test_keepalive_pings_while_idle(emu, monkeypatch):
     assert cb.final_event.wait(5)  # idle meanwhile: pings go out, pongs come back
     r.stop()
     assert pings and cb.lifecycle() == ['on_open', 'on_complete', 'on_close']
+
+
+def test_forced_urls_win_over_hard_coded_ones(emu, configured, monkeypatch):
+    from dashscope_asr.audio.asr import Transcription
+    monkeypatch.setenv('DASHSCOPE_ASR_FORCE_WEBSOCKET_URL', emu.ws_url)
+    monkeypatch.setenv('DASHSCOPE_ASR_FORCE_HTTP_URL', emu.http_url)
+    configured.base_websocket_api_url = 'wss://dashscope.aliyuncs.com/api-ws/v1/inference'
+    configured.base_http_api_url = 'https://dashscope.aliyuncs.com/api/v1'
+    result = Recognition('m', None, 'wav', 16000).call(SAMPLE_WAV)
+    assert result.status_code == HTTPStatus.OK
+    assert Transcription.async_call('paraformer-v2', ['https://x/a.wav']).status_code == 200

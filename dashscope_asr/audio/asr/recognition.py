@@ -15,7 +15,7 @@ from ...common.constants import DEFAULT_REQUEST_TIMEOUT_SECONDS, WEBSOCKET_ERROR
 from ...common.error import (InputDataRequired, InputRequired, InvalidParameter, ModelRequired,
                              RequestFailure)
 from ...common.logging import apply_env_logging_level, logger
-from ...common.utils import resolve_url, websocket_headers
+from ...common.utils import forced_url, resolve_url, websocket_headers
 
 __all__ = ['Recognition', 'RecognitionCallback', 'RecognitionResult']
 
@@ -184,8 +184,8 @@ class Recognition(object):
         api_key = reserved.get('api_key') or get_default_api_key()
         workspace = reserved.get('workspace', self._workspace)
         import dashscope_asr
-        url = resolve_url(reserved.get('base_address') or dashscope_asr.base_websocket_api_url,
-                          workspace)
+        url = resolve_url(forced_url('WEBSOCKET') or reserved.get('base_address')
+                          or dashscope_asr.base_websocket_api_url, workspace)
         headers = websocket_headers(api_key, workspace, reserved.get('headers'),
                                     reserved.get('user_agent'))
         task_id = self._new_task_id()
