@@ -140,6 +140,9 @@ class SisEmulator(object):
         self.idle_timeout_s = idle_timeout_s
         self.max_connection_s = 5 * 3600
         self.max_clock_skew_s = 900
+        self.aksk_lockout = False        # APIG: 5 consecutive bad signatures lock the AK for 5 minutes
+        self._aksk_failures = {}
+        self._aksk_locked = {}
         self.token_ttl_s = 24 * 3600
         self.static_tokens = {}
         self.allowed_properties = None
@@ -363,6 +366,14 @@ class SisEmulator(object):
                           'project': {'id': self.project_id, 'name': scope, 'domain': {'name': domain}},
                           'user': {'name': name, 'domain': {'name': domain}}}}
         return 201, body, {'X-Subject-Token': token}
+
+    def _aksk_failed(self, ak):
+        with self._cond:
+            count = self._aksk_failures.get(ak, 0) + 1
+            self._aksk_failures[ak] = count
+            if count >= 5:
+                self._aksk_locked[ak] = time.time() + 300
+                self._aksk_failures[ak] = 0
 
     def _record_iam(self, entry):
         with self._cond:

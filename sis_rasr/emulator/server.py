@@ -490,6 +490,9 @@ def check_handshake(emu, path, headers):
                 if secret is None:
                     return (401, IAM_PREFIX + 'Get secretKey failed,ak:%s,err:ak not exist' % auth['Access'],
                             'APIG.0301', None)
+                locked_until = emu._aksk_locked.get(auth['Access'], 0)
+                if emu.aksk_lockout and locked_until > time.time():
+                    return (401, IAM_PREFIX + 'AK access failed to reach the limit,forbidden.', 'APIG.0301', None)
                 date = headers.get('X-Sdk-Date')
                 try:
                     signed_at = datetime.strptime(date or '', signer.BasicDateFormat).replace(tzinfo=timezone.utc)
@@ -498,7 +501,9 @@ def check_handshake(emu, path, headers):
                 if signed_at is None or abs(time.time() - signed_at.timestamp()) > emu.max_clock_skew_s:
                     return 401, IAM_PREFIX + 'calc ak sk signature fail: signature expired', 'APIG.0301', None
                 if not verify_aksk(path, headers, secret, auth):
+                    emu._aksk_failed(auth['Access'])
                     return 401, IAM_PREFIX + 'verify aksk signature fail', 'APIG.0301', None
+                emu._aksk_failures.pop(auth['Access'], None)
             if emu.project_id is not None and project_id != emu.project_id:
                 return 401, IAM_PREFIX + "project_id doesn't match the token", 'APIG.0301', None
         else:

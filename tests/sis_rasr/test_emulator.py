@@ -328,3 +328,20 @@ def test_vendor_style_websocketapp_client(sis_emulator):
         thread.join(10)
     assert [m['resp_type'] for m in got] == ['START', 'EVENT', 'RESULT', 'EVENT', 'END']
     assert sis_emulator.connections[0].header('content-length') == '0'
+
+
+def test_aksk_lockout_knob(sis_emulator):
+    from sis_rasr.auth import aksk_service
+    sis_emulator.aksk_lockout = True
+    url = sis_emulator.mode_url()
+
+    def attempt(sk):
+        headers = aksk_service.get_signed_headers(sis_emulator.ak, sk, 'http' + url[2:], None, None, 'GET')
+        host = headers.pop('host')
+        try:
+            websocket.create_connection(url, header=headers, host=host, timeout=5).close()
+            return 'ok'
+        except websocket.WebSocketBadStatusException as e:
+            return json.loads(e.resp_body)['error_msg'].split(': ', 1)[1]
+    assert [attempt('bad') for _ in range(5)] == ['verify aksk signature fail'] * 5
+    assert attempt(sis_emulator.sk) == 'AK access failed to reach the limit,forbidden.'
