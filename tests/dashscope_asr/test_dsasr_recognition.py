@@ -354,3 +354,35 @@ def test_forced_urls_win_over_hard_coded_ones(emu, configured, monkeypatch):
     result = Recognition('m', None, 'wav', 16000).call(SAMPLE_WAV)
     assert result.status_code == HTTPStatus.OK
     assert Transcription.async_call('paraformer-v2', ['https://x/a.wav']).status_code == 200
+
+
+def test_start_fails_cleanly_when_threads_cannot_start(emu, monkeypatch):
+    from dashscope_asr import _connection
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_connection.Session, 'start', refuse)
+    cb = Recorder()
+    r = Recognition('m', cb, 'pcm', 16000)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        r.start()
+    assert cb.lifecycle() == ['on_open']
+    with pytest.raises(InvalidParameter, match='Speech recognition has stopped.'):
+        r.send_audio_frame(b'\0\0')
+
+
+def test_restart_after_an_error_like_live_caption_apps(emu):
+    emu.inject('task_failed:CLIENT_ERROR:request timeout after 23 seconds.')
+    cb = Recorder()
+    r = Recognition('m', cb, 'pcm', 16000)
+    r.start()
+    assert cb.closed.wait(10)
+    with pytest.raises(InvalidParameter, match='Speech recognition has stopped.'):
+        r.send_audio_frame(b'\0' * 3200)
+    cb2 = Recorder()
+    r._callback = cb2  # the apps keep the instance; a new callback keeps the records apart
+    r.start()
+    r.send_audio_frame(b'\0' * 3200)
+    r.stop()
+    assert cb2.lifecycle() == ['on_open', 'on_complete', 'on_close']

@@ -294,8 +294,19 @@ class Recognition(object):
             self._state = None
             raise
         state.session.last_activity = time.monotonic()
-        state.thread.start()
-        state.session.start()
+        try:
+            state.thread.start()
+            try:
+                state.session.start()
+            except BaseException:
+                state.closed = True  # nothing ran: no callbacks; let the callback thread go
+                outcomes.put(None)
+                state.thread.join()
+                raise
+        except BaseException:  # e.g. "can't start new thread"
+            self._running = False
+            self._state = None
+            raise
 
     def send_audio_frame(self, buffer: bytes):
         """Queue one audio frame (one binary WebSocket frame); never blocks."""
