@@ -228,6 +228,7 @@ class ConnectionHandler(object):
             elif action == 'freeze':
                 self.ws.transport.pause_reading()
                 await self.emu._stopping_event().wait()
+                self.ws.transport.abort()   # a frozen peer would hold stop() for close_timeout
             elif action == 'send_error':
                 await self.send_error(p.get('code', 'SIS.0002'), p.get('msg', 'injected error'),
                                       fatal=p.get('fatal', False), end=p.get('end', True))
