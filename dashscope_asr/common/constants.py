@@ -1,6 +1,4 @@
 """Constants of ``dashscope.common.constants`` used by the ASR APIs."""
-from enum import Enum
-
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 300
 WEBSOCKET_ERROR_CODE = 44
 SERVICE_503_MESSAGE = 'Service temporarily unavailable, possibly overloaded or not ready.'
@@ -33,8 +31,3 @@ class HTTPMethod:
     OPTIONS = 'OPTIONS'
     TRACE = 'TRACE'
     PATCH = 'PATCH'
-
-
-class StreamResultMode(str, Enum):  # kept for import compatibility
-    INCREMENTAL = 'incremental'
-    ACCUMULATE = 'accumulate'

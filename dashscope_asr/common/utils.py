@@ -2,7 +2,6 @@
 import os
 import platform
 import re
-import sys
 import uuid
 
 from ..version import DASHSCOPE_COMPAT_VERSION, __version__
@@ -96,10 +95,6 @@ def split_headers(headers):
     headers = dict(headers or {})
     ua = headers.pop('user-agent', None)
     return headers, ua
-
-
-def python_version_ok():
-    return sys.version_info >= (3, 8)
 
 
 def websocket_headers(api_key, workspace=None, headers=None, user_agent_suffix=None):

@@ -90,7 +90,6 @@ def test_wait_timeout_gives_408(http):
 
 
 def test_task_argument_checks(http):
-    failed = Transcription.async_call.__func__  # noqa: F841 - keeps the classmethod in view
     with pytest.raises(InvalidParameter, match='Task invalid!'):
         Transcription.fetch(42)
     with pytest.raises(InvalidParameter, match='Task id required!'):

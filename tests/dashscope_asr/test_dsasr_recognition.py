@@ -6,7 +6,6 @@ from http import HTTPStatus
 
 import pytest
 
-import dashscope_asr
 from dashscope_asr.audio.asr import Recognition, RecognitionCallback, RecognitionResult
 from dashscope_asr.common.error import (AuthenticationError, InputDataRequired, InputRequired,
                                         InvalidParameter, ModelRequired)
@@ -313,7 +312,8 @@ def test_porting_import_surface():
     namespace = {}
     exec('from dashscope_asr.audio.asr import *', namespace)
     assert 'Recognition' in namespace and 'VocabularyServiceException' in namespace
-    from dashscope_asr.audio.asr.recognition import RecognitionCallback as RC  # noqa: F401
+    from dashscope_asr.audio.asr.recognition import RecognitionCallback as RC
+    assert RC is RecognitionCallback
     assert dashscope.audio.asr.Transcription is dashscope.Transcription
     assert set(dashscope.audio.asr.__all__) == {
         'Recognition', 'RecognitionCallback', 'RecognitionResult', 'Transcription',
