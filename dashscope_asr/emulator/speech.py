@@ -4,6 +4,7 @@ Timestamps are milliseconds of *audio* time since the first audio byte (after a 
 pipeline is driven by the bytes received, never by wall time.
 """
 import math
+import operator
 import re
 import struct
 import sys
@@ -278,7 +279,7 @@ class Pipeline(object):
             samples.byteswap()
         step = max(1, len(samples) // 40) * self.channels  # ~40 samples per 10 ms is plenty
         picked = samples[::step]
-        energy = sum(x * x for x in picked) / max(1, len(picked))
+        energy = sum(map(operator.mul, picked, picked)) / max(1, len(picked))
         speech = energy > 0 and 10 * math.log10(energy / 1073741824.0) >= s.threshold_dbfs
         end = t + FRAME_MS
         if not self.in_segment:
