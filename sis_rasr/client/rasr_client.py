@@ -301,6 +301,10 @@ class RasrClient:
         self._cond.notify_all()
 
     def _wait_status(self, statuses):
+        conn = self._conn
+        if conn is not None and threading.current_thread() is conn.thread:
+            # Called from a callback: the reply can only be read after it returns, so don't wait for it.
+            return
         wait_time = self._wait_time()
         with self._cond:
             if self._cond.wait_for(lambda: self._acked in statuses, wait_time) or self._status in statuses:

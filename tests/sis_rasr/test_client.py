@@ -441,3 +441,25 @@ def test_token_mode_from_environment_positional(sis_emulator, recorder, monkeypa
     assert recorder.finals() == ['环境变量']
     assert sis_emulator.connections[0].auth_mode == 'token'
     assert len(sis_emulator.iam_requests) == 1
+
+
+def test_send_end_from_inside_a_callback_does_not_block(sis_emulator, make_client, recorder):
+    """Barge-in: end the session from on_event('VOICE_END') on the receive thread."""
+    sis_emulator.push_script(['打断'])
+    client = make_client(recorder)
+    record_event = recorder.on_event
+    returned = []
+
+    def on_event(event):
+        record_event(event)
+        if event == 'VOICE_END':
+            t0 = time.monotonic()
+            client.send_end()
+            returned.append(time.monotonic() - t0)
+    recorder.on_event = on_event
+    client.sentence_stream_connect(request())
+    client.send_start()
+    client.send_audio(pcm_tone(300) + pcm_silence(700) + pcm_silence(2000), 3200, 0)
+    assert recorder.ended.wait(5)
+    assert returned and returned[0] < 1.0
+    assert recorder.names()[-3:] == ['response', 'event', 'end']
