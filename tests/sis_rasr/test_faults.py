@@ -353,3 +353,17 @@ def test_result_fault_and_delay(sis_emulator, make_client, recorder):
     assert recorder.finals() == ['一']
     assert json.loads(recorder.args('error')[0])['error_code'] == 'SIS.0305'
     assert recorder.names()[-3:] == ['response', 'error', 'end']
+
+
+@pytest.mark.parametrize('status', [403, 429, 503])
+def test_rejected_handshake_status(sis_emulator, make_client, recorder, status):
+    body = '{"error_msg":"rejected","error_code":"APIG.1000"}'
+    sis_emulator.add_fault('handshake', 'reject_handshake', status=status, body=body)
+    client = make_client(recorder)
+    with pytest.raises(ClientException) as excinfo:
+        client.sentence_stream_connect(request())
+    assert_connect_failed(excinfo, 'sentence-stream')
+    error = recorder.args('error')[0]
+    assert isinstance(error, WebSocketBadStatusException) and error.status_code == status
+    assert recorder.names() == ['error', 'close']
+    assert len(sis_emulator.connections) == 1
