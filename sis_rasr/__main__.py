@@ -82,7 +82,8 @@ class PrintingCallback(RasrCallBack):
 
 def build_parser():
     env = os.environ.get
-    p = argparse.ArgumentParser(prog='python -m sis_rasr', description=__doc__.strip().splitlines()[0])
+    p = argparse.ArgumentParser(prog='python -m sis_rasr', description='Stream an audio file to Huawei Cloud SIS '
+                                'real-time recognition and print results as they arrive.')
     p.add_argument('file', nargs='?', default=SAMPLE, help='audio file: WAV (mono 16-bit PCM) or raw audio '
                                                            '(give --audio-format); default: the bundled sample')
     p.add_argument('--mode', choices=sorted(MODES), default='continue', help='recognition mode (default continue)')

@@ -40,9 +40,12 @@ def is_loopback(host):
 
 
 class Connection(object):
-    """ handler must provide: on_open(conn), on_text(conn, str), on_binary(conn, bytes),
-    on_transport_error(conn, exc), on_server_close(conn, code, reason), on_closed(conn),
-    on_handler_error(conn, exc). """
+    """ A connection attempt and, once open, the connection.
+
+    The handler provides on_open(conn), on_text(conn, str), on_binary(conn, bytes),
+    on_transport_error(conn, exc), on_server_close(conn, code, reason), on_closed(conn) (exactly once,
+    unless the attempt was abandoned), on_connect_timeout(conn) and on_handler_error(conn, exc); all are
+    called on the receive thread. """
 
     def __init__(self, url, header, handler, sslopt=None, connect_timeout=10, ping_interval=0, ping_timeout=None,
                  host=None):
