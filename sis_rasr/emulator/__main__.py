@@ -90,7 +90,10 @@ def main(argv=None):
         log = logging.getLogger('sis_rasr.emulator')
         log.info('serving %s (project %s, region %s); IAM %s', emu.ws_endpoint, emu.project_id or 'any',
                  emu.region, emu.iam_url)
-        log.info('AK/SK: %s; users: %s', ', '.join(ak for ak, _ in keys), ', '.join(u for u, _, _ in emu.accounts))
+        # Only the built-in demo secrets are echoed; secrets given on the command line are not.
+        log.info('AK/SK: %s', ', '.join('%s / %s' % (ak, sk if sk == DEFAULT_SK else '(as given)') for ak, sk in keys))
+        log.info('users: %s', ', '.join('%s / %s / %s' % (u, p if p == DEFAULT_PASSWORD else '(as given)', d)
+                                         for u, p, d in emu.accounts))
         while not stop.wait(3600):
             pass
     finally:
