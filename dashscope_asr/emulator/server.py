@@ -674,8 +674,10 @@ class WebSocketServer(object):
                 await asyncio.wait_for(writer, 2.0)
             except (asyncio.TimeoutError, Exception):
                 writer.cancel()
-            record.close_code = ws.close_code
-            record.close_reason = ws.close_reason
+            # websockets 13 keeps these on the sans-I/O protocol object only
+            source = ws if hasattr(ws, 'close_code') else ws.protocol
+            record.close_code = source.close_code
+            record.close_reason = source.close_reason
             self.emu._connection_closed(record)
 
 
