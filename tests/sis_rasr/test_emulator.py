@@ -345,3 +345,24 @@ def test_aksk_lockout_knob(sis_emulator):
             return json.loads(e.resp_body)['error_msg'].split(': ', 1)[1]
     assert [attempt('bad') for _ in range(5)] == ['verify aksk signature fail'] * 5
     assert attempt(sis_emulator.sk) == 'AK access failed to reach the limit,forbidden.'
+
+
+@pytest.mark.parametrize('auth,header,ok', [
+    ('lenient', 'signed-with-other-keys', True),
+    ('lenient', None, False),
+    ('off', None, True),
+])
+def test_auth_modes(sis_emulator, auth, header, ok):
+    from sis_rasr.auth import aksk_service
+    sis_emulator.auth = auth
+    url = sis_emulator.mode_url()
+    headers, host = [], None
+    if header:
+        signed = aksk_service.get_signed_headers('USERAK', 'USERSK', 'http' + url[2:], None, None, 'GET')
+        host = signed.pop('host')
+        headers = signed
+    if ok:
+        websocket.create_connection(url, header=headers, host=host, timeout=5).close()
+    else:
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            websocket.create_connection(url, header=headers, host=host, timeout=5)
