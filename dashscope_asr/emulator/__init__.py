@@ -253,12 +253,15 @@ class Emulator(object):
                 return False
             return self._default_script()
 
-    def _transcription_sentences(self, url):
+    def _transcription_sentences(self, url, generated=False):
+        """Script of a transcription URL; None (generated per segment) if ``generated`` allows."""
         with self._lock:
             if url in self._url_scripts:
                 return self._url_scripts[url]
         if self.default_sentences:
             return list(self.default_sentences)
+        if generated:
+            return None
         from .speech import GENERATED_TEXT
         return [GENERATED_TEXT % 1]
 

@@ -275,29 +275,54 @@ class HttpApi(object):
         task['output'] = output
         task['usage'] = {'duration': durations} if ok else None
 
+    def _local_audio(self, url):
+        """Bytes of a /files/ URL of this emulator (never fetched over the network), else None."""
+        prefix = self.emu.http_root + '/files/'
+        if not url.startswith(prefix) or not self.emu.files_dir:
+            return None
+        root = os.path.realpath(self.emu.files_dir)
+        path = os.path.realpath(os.path.join(root, url[len(prefix):]))
+        if not path.startswith(root + os.sep) or not os.path.isfile(path):
+            return None
+        with open(path, 'rb') as f:
+            return f.read()
+
     def _transcript(self, url, parameters):
-        sentences = self.emu._transcription_sentences(url)
-        ms_per_token = self.emu.knobs['ms_per_token']
-        t = 0
+        audio = self._local_audio(url)
+        if audio is not None:
+            # A local WAV/PCM file: sentences where the VAD finds them (reference §5.11).
+            script = self.emu._transcription_sentences(url, generated=True)
+            pipeline = speech.Pipeline(script, speech.sniff_format(audio), 16000,
+                                       speech.Settings(self.emu.knobs, '', parameters))
+            results = pipeline.feed(audio) + pipeline.finish()
+            timed = [p['output']['sentence'] for p in results
+                     if p['output']['sentence']['end_time'] is not None]
+            rate, duration = pipeline.sample_rate, int(pipeline.audio_ms)
+        else:
+            ms_per_token = self.emu.knobs['ms_per_token']
+            timed, t = [], 0
+            for text in self.emu._transcription_sentences(url):
+                tokens = speech.tokenize(text)
+                begin = t + 40
+                t = begin + max(1, len(tokens)) * ms_per_token
+                timed.append({'begin_time': begin, 'end_time': t, 'text': speech.tokens_text(tokens),
+                              'words': speech.words(tokens, begin, t)})
+            rate, duration = 16000, t + 100
         out = []
         speakers = parameters.get('speaker_count') or 2
-        for i, text in enumerate(sentences):
-            tokens = speech.tokenize(text)
-            begin = t + 40
-            end = begin + max(1, len(tokens)) * ms_per_token
-            s = {'begin_time': begin, 'end_time': end, 'text': speech.tokens_text(tokens),
-                 'sentence_id': i + 1, 'words': speech.words(tokens, begin, end)}
+        for i, sentence in enumerate(timed):
+            s = {'begin_time': sentence['begin_time'], 'end_time': sentence['end_time'],
+                 'text': sentence['text'], 'sentence_id': i + 1, 'words': sentence['words']}
             if parameters.get('diarization_enabled'):
                 s['speaker_id'] = i % speakers
             out.append(s)
-            t = end
-        duration = t + 100
+        content_ms = sum(s['end_time'] - s['begin_time'] for s in out)
         channels = parameters.get('channel_id') or [0]
         return {'file_url': url,
                 'properties': {'audio_format': 'pcm_s16le', 'channels': [0],
-                               'original_sampling_rate': 16000,
+                               'original_sampling_rate': rate,
                                'original_duration_in_milliseconds': duration},
-                'transcripts': [{'channel_id': c, 'content_duration_in_milliseconds': t,
+                'transcripts': [{'channel_id': c, 'content_duration_in_milliseconds': content_ms,
                                  'text': ''.join(s['text'] for s in out), 'sentences': out}
                                 for c in channels]}
 

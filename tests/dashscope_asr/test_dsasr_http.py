@@ -251,3 +251,21 @@ def test_http_retry_faults_against_the_emulator(emu, monkeypatch):
     emu.inject_http('status:500', path='/api/v1/tasks/')
     bad = Transcription.wait(r)
     assert (bad.status_code, bad.code) == (500, 'Emulated')
+
+
+def test_local_files_are_segmented_by_the_vad(configured, monkeypatch, tmp_path):
+    import shutil
+    from dashscope_asr.emulator import Emulator
+    from dsasr_helpers import SAMPLE_WAV
+    shutil.copy(SAMPLE_WAV, str(tmp_path / 'sample.wav'))
+    monkeypatch.setattr(Transcription, '_WAIT_FIRST_INTERVAL_S', 0.01)
+    with Emulator(files_dir=str(tmp_path), running_ms=0) as emu:
+        emu.apply_to(configured)
+        url = emu.http_root + '/files/sample.wav'
+        assert requests.get(url, timeout=10).content[:4] == b'RIFF'
+        r = Transcription.call('paraformer-v2', [url])
+        content = requests.get(r.output.results[0]['transcription_url'], timeout=10).json()
+    sentences = content['transcripts'][0]['sentences']
+    assert [s['text'] for s in sentences] == ['模拟识别结果第1句。', '模拟识别结果第2句。']
+    assert (sentences[0]['begin_time'], sentences[1]['end_time']) == (200, 4660)
+    assert content['properties']['original_duration_in_milliseconds'] == 5550
