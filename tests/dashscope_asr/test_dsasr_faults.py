@@ -14,15 +14,17 @@ from dsasr_helpers import SAMPLE_WAV, Recorder, frames
 UNEXPECTED = "Error type: <class 'dashscope_asr.common.error.UnexpectedMessageReceived'>, message: "
 
 
-def fast(recognition):
-    recognition.START_TIMEOUT_S = 0.5
-    recognition.FINISH_TIMEOUT_S = 0.5
+def fast(recognition, timeout_s=0.5):
+    """Short client timeouts: 0.5 s where a test waits for one to expire, 5 s elsewhere (a loaded
+    machine must not turn a normal session into a timeout)."""
+    recognition.START_TIMEOUT_S = timeout_s
+    recognition.FINISH_TIMEOUT_S = timeout_s
     return recognition
 
 
-def run_stream(cb, n_frames=10, frame=None, **kwargs):
+def run_stream(cb, n_frames=10, frame=None, timeout_s=5.0, **kwargs):
     """start, send, stop: returns (recognition, seconds stop() took)."""
-    r = fast(Recognition('paraformer-realtime-v2', cb, 'pcm', 16000, **kwargs))
+    r = fast(Recognition('paraformer-realtime-v2', cb, 'pcm', 16000, **kwargs), timeout_s)
     r.start()
     chunk = frame if frame is not None else b'\0' * 3200
     try:
@@ -143,7 +145,7 @@ def test_handshake_rejected_by_the_server(emu, status, message):
 def test_never_task_started_times_out(emu):
     emu.inject('no_task_started')
     cb = Recorder()
-    _, took = run_stream(cb)
+    _, took = run_stream(cb, timeout_s=0.5)
     assert_error_path(cb, -1, 'Unknown',
                       "Error type: <class 'TimeoutError'>, message: No task-started within 0.5 s")
     assert took < 5
@@ -152,7 +154,7 @@ def test_never_task_started_times_out(emu):
 def test_never_task_finished_times_out(emu):
     emu.inject('no_task_finished')
     cb = Recorder()
-    _, took = run_stream(cb)
+    _, took = run_stream(cb, timeout_s=0.5)
     assert_error_path(cb, -1, 'Unknown', startswith="Error type: <class 'TimeoutError'>, message: "
                       'No server message within 0.5 s after finish-task')
     assert took < 5
@@ -204,7 +206,7 @@ def test_task_failed_without_error_fields(emu):
 def test_server_silence_limit(emu):
     emu.knobs['task_idle_timeout_s'] = 0.3
     cb = Recorder()
-    r = fast(Recognition('m', cb, 'pcm', 16000))
+    r = fast(Recognition('m', cb, 'pcm', 16000), 5.0)
     r.start()
     r.send_audio_frame(b'\0' * 3200)
     assert cb.closed.wait(10)
@@ -272,7 +274,7 @@ def test_system_exit_in_on_error_ends_dispatch_quietly(emu):
 
     emu.inject('task_failed:X:y')
     cb = Exiting()
-    r = fast(Recognition('m', cb, 'pcm', 16000))
+    r = fast(Recognition('m', cb, 'pcm', 16000), 5.0)
     r.start()
     r.send_audio_frame(b'\0' * 3200)
     assert cb.errored.wait(10)
