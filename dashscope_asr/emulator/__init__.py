@@ -175,6 +175,11 @@ class Emulator(object):
                                                    self.ws_port)
 
     @property
+    def url(self):
+        """The WebSocket URL (the name every emulator of this project answers to)."""
+        return self.ws_url
+
+    @property
     def http_root(self):
         return '%s://%s:%d' % ('https' if self.ssl_context else 'http', self.host, self._http.port)
 

@@ -294,6 +294,14 @@ def test_standalone_command(tmp_path):
         proc.stdout.close()
 
 
+def test_emulator_urls(dashscope_emulator):
+    emu = dashscope_emulator
+    assert emu.url == emu.ws_url == 'ws://127.0.0.1:%d/api-ws/v1/inference' % emu.ws_port
+    assert emu.http_url.startswith('http://127.0.0.1:') and emu.http_url.endswith('/api/v1')
+    env = emu.env()
+    assert env['DASHSCOPE_WEBSOCKET_BASE_URL'] == emu.url and env['NO_PROXY'].startswith('127.0.0.1')
+
+
 def test_emulator_rejects_unknown_knobs():
     with pytest.raises(TypeError, match='unknown emulator knob'):
         Emulator(no_such_knob=1)
