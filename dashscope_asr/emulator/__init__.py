@@ -31,7 +31,7 @@ DEFAULT_KNOBS = dict(
     # results (reference §5.7)
     vad_threshold_dbfs=-40.0, vad_onset_ms=60, max_sentence_ms=60000, partial_results=True,
     partial_interval_ms=200, ms_per_token=200, semantic_pause_ms=500, heartbeat_interval_ms=1000,
-    compressed_sentence_ms=3000, bitrates={},
+    compressed_sentence_ms=3000, bitrates={}, silence_fail_after_ms=None,
     # HTTP task lifecycle (reference §5.11)
     pending_ms=0, running_ms=1500, undeployed_ms=0,
 )

@@ -526,6 +526,9 @@ class EmulatorConnection(object):
             self.ident = None
             self._make_pipeline(script)
         self._feed(data)
+        if self.pipeline.silence_failed and not self.closing:
+            self.fail('NO_VALID_AUDIO_ERROR', 'No valid audio data received.')
+            return
         limit = self.knobs['max_audio_ms']
         if limit is not None and self.pipeline.audio_ms > limit and not self.closing:
             self.fail(self.knobs['max_audio_error_code'], self.knobs['max_audio_error_message'])

@@ -138,6 +138,8 @@ class Settings(object):
         self.punctuation = params.get('punctuation_prediction_enabled') is not False
         self.disfluency_removal = params.get('disfluency_removal_enabled') is True
         self.compressed_sentence_ms = knobs.get('compressed_sentence_ms', 3000)
+        # without heartbeat, this much continuous silence fails the task (None: never)
+        self.silence_fail_after_ms = None if self.heartbeat else knobs.get('silence_fail_after_ms')
         self.bitrates = dict(COMPRESSED_FORMATS, **knobs.get('bitrates', {}))
         self.sentence_id = self.model.startswith('fun-asr')
         self.emotion = self.model == 'paraformer-realtime-8k-v2' and not semantic
@@ -174,6 +176,8 @@ class Pipeline(object):
         self.last_partial_at = 0
         self.seg_entry = None
         self.timed_partial_at = 0
+        self.silence_ms = 0          # continuous non-speech, for silence_fail_after_ms
+        self.silence_failed = False
         self.frame_bytes = 0
         self._update_frame()
 
@@ -282,6 +286,9 @@ class Pipeline(object):
         energy = sum(map(operator.mul, picked, picked)) / max(1, len(picked))
         speech = energy > 0 and 10 * math.log10(energy / 1073741824.0) >= s.threshold_dbfs
         end = t + FRAME_MS
+        self.silence_ms = 0 if speech else self.silence_ms + FRAME_MS
+        if s.silence_fail_after_ms is not None and self.silence_ms >= s.silence_fail_after_ms:
+            self.silence_failed = True
         if not self.in_segment:
             if speech:
                 if self.speech_run == 0:

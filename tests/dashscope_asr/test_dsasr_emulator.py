@@ -294,6 +294,24 @@ def test_standalone_command(tmp_path):
         proc.stdout.close()
 
 
+@pytest.mark.parametrize('heartbeat', [False, True])
+def test_silence_fail_knob_spares_heartbeat_tasks(dashscope_emulator, heartbeat):
+    emu = dashscope_emulator
+    emu.knobs['silence_fail_after_ms'] = 500
+    emu.script_next([])
+    raw = Raw(emu)
+    raw.send(run_task('t', {'format': 'pcm', 'sample_rate': 16000, 'heartbeat': heartbeat}))
+    raw.recv()
+    raw.ws.send_binary(silence(600))
+    raw.send(finish('t'))
+    _, last = raw.until('task-finished', 'task-failed')
+    raw.close()
+    if heartbeat:
+        assert last['header']['event'] == 'task-finished'
+    else:
+        assert last['header']['error_code'] == 'NO_VALID_AUDIO_ERROR'
+
+
 def test_emulator_urls(dashscope_emulator):
     emu = dashscope_emulator
     assert emu.url == emu.ws_url == 'ws://127.0.0.1:%d/api-ws/v1/inference' % emu.ws_port
