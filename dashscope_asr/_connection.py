@@ -54,6 +54,7 @@ class Session(object):
         self._raw = None
         self._reader = None
         self._last_server = 0.0                # monotonic time of the last server frame
+        self._finish_sent = 0.0
         self._pong_due = None
         self._peer_closed = False
         self._finish_requested = False
@@ -133,6 +134,7 @@ class Session(object):
                                                 name='dashscope_asr-recv-' + self._tag)
                 self._reader.start()
                 if self._send(self.run_task) and self._wait_started() and self._pump():
+                    self._finish_sent = time.monotonic()
                     self._send(_protocol.build_finish_task(self.task_id))
                 if not self._done:
                     self._wait_finished()
@@ -237,8 +239,10 @@ class Session(object):
 
     def _wait_finished(self):
         with self._lock:
+            # Server silence counts from finish-task on, whatever the quiet before it.
             self._deadline_wait(
-                lambda: self._done, lambda: self._last_server + self.finish_timeout,
+                lambda: self._done,
+                lambda: max(self._last_server, self._finish_sent) + self.finish_timeout,
                 'No server message within %s s after finish-task' % self.finish_timeout)
 
     def _pump(self):

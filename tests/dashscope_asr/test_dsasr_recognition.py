@@ -386,3 +386,16 @@ def test_restart_after_an_error_like_live_caption_apps(emu):
     r.send_audio_frame(b'\0' * 3200)
     r.stop()
     assert cb2.lifecycle() == ['on_open', 'on_complete', 'on_close']
+
+
+def test_finish_timeout_counts_from_finish_task_not_from_the_last_result(emu):
+    emu.script_next([])  # silence: no server message at all while streaming
+    cb = Recorder()
+    r = Recognition('m', cb, 'pcm', 16000)
+    r.FINISH_TIMEOUT_S = 0.3
+    r.start()
+    r.send_audio_frame(b'\0' * 3200)
+    # Idle time (not synchronisation): longer than FINISH_TIMEOUT_S without a server message.
+    threading.Event().wait(0.5)
+    r.stop()
+    assert cb.lifecycle() == ['on_open', 'on_complete', 'on_close']
