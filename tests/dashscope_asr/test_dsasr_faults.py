@@ -132,6 +132,14 @@ def test_handshake_rejected_for_a_bad_key(emu, status):
     assert (result.status_code, result.message) == (status, 'Unauthorized, your api-key is invalid!')
 
 
+def test_unknown_workspace_is_refused_when_workspaces_are_configured(emu):
+    emu.knobs['workspaces'] = {'ws-good'}
+    ok = Recognition('m', None, 'wav', 16000, workspace='ws-good').call(SAMPLE_WAV)
+    bad = Recognition('m', None, 'wav', 16000, workspace='ws-other').call(SAMPLE_WAV)
+    assert ok.status_code == 200
+    assert (bad.status_code, bad.code) == (403, 403)
+
+
 @pytest.mark.parametrize('status, message', [
     (503, 'Service temporarily unavailable, possibly overloaded or not ready.'),
     (429, 'Invalid response status')])
