@@ -71,6 +71,10 @@ class Session(object):
     def start(self):
         self._sender.start()
 
+    def run(self):
+        """Run the session on the calling thread (``call()``: the caller would only wait anyway)."""
+        self._run()
+
     def send_audio(self, data):
         self.last_activity = time.monotonic()
         self._queue.put(data)

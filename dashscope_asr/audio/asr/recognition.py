@@ -235,9 +235,11 @@ class Recognition(object):
         self._running = True
         sentences, usages, last, error = [], [], None, None
         try:
-            session.start()
+            # The caller sends (reading runs on the session's reader thread, so a large file
+            # cannot deadlock on full buffers); run() returns once the session has ended.
+            session.run()
             while True:
-                outcome = outcomes.get()  # the session ends itself within its own deadlines
+                outcome = outcomes.get_nowait()
                 if outcome is None:
                     break
                 if outcome.kind in ('event', 'heartbeat'):
@@ -255,7 +257,6 @@ class Recognition(object):
                 elif outcome.kind == 'error':
                     error = outcome.response
                     self._log_error(error)
-            session.join()
         finally:
             self._running = False
         self._on_complete_timestamp = _now_ms()
