@@ -399,3 +399,19 @@ def test_finish_timeout_counts_from_finish_task_not_from_the_last_result(emu):
     threading.Event().wait(0.5)
     r.stop()
     assert cb.lifecycle() == ['on_open', 'on_complete', 'on_close']
+
+
+def test_call_with_a_large_file_reads_while_sending(emu, tmp_path):
+    # 120 s of 1 s tone / 1 s silence: 60 sentences and ~600 partials come back while the
+    # 3.8 MB file is still going out in one burst.
+    from array import array
+    import math
+    second = array('h', (int(6000 * math.sin(2 * math.pi * 300 * i / 16000.0))
+                         for i in range(16000))).tobytes()
+    path = tmp_path / 'long.pcm'
+    path.write_bytes((second + b'\0' * 32000) * 60)
+    emu.default_sentences = []
+    result = Recognition('m', None, 'pcm', 16000).call(str(path))
+    assert result.status_code == HTTPStatus.OK
+    assert len(result.get_sentence()) == 60
+    assert result.get_sentence()[-1]['text'] == '模拟识别结果第60句。'
