@@ -79,16 +79,18 @@ class Session:
 
     # ------------------------------------------------------------ requests (3.3)
 
+    def _prepare(self, ai_type, session_id, new_session, record_id):
+        """Client, aiType, sessionId and recordId of one request, each checked."""
+        c = self._client
+        return c, c._ai(ai_type), self._sid(session_id, new_session), P.check_record_id(record_id)
+
     def send_text(self, text, *, nlu_params=None, context=None, ai_type=_MISSING,
                   session_id=None, new_session=False, record_id=None, extra=None):
         """Publish ``nlu.input.text`` with ``refText``; returns a Request (value: DialogResult)."""
         P.check_non_empty(text, "text must be a non-empty string")
         P.check_optional_dict(nlu_params, "nlu_params")
         P.check_optional_dict(context, "context")
-        c = self._client
-        ai = c._ai(ai_type)
-        sid = self._sid(session_id, new_session)
-        rid = P.check_record_id(record_id)
+        c, ai, sid, rid = self._prepare(ai_type, session_id, new_session, record_id)
 
         def build(sent_sid):
             return P.text_request(rid, text, ai_type=ai, session_id=sent_sid,
@@ -114,10 +116,7 @@ class Session:
             P.check_non_empty(wakeup_word, "wakeup_word must be a non-empty string")
         P.check_optional_dict(nlu_params, "nlu_params")
         P.check_optional_dict(context, "context")
-        c = self._client
-        ai = c._ai(ai_type)
-        sid = self._sid(session_id, new_session)
-        rid = P.check_record_id(record_id)
+        c, ai, sid, rid = self._prepare(ai_type, session_id, new_session, record_id)
 
         def build(sent_sid):
             return P.audio_request(rid, audio_type, sample_rate, channel, sample_bytes,
@@ -199,10 +198,7 @@ class Session:
         slots = P.normalize_slots(slots)
         if input is not None and not isinstance(input, str):
             raise TypeError("input must be a str")
-        c = self._client
-        ai = c._ai(ai_type)
-        sid = self._sid(session_id, new_session)
-        rid = P.check_record_id(record_id)
+        c, ai, sid, rid = self._prepare(ai_type, session_id, new_session, record_id)
 
         def build(sent_sid):
             return P.intent_request(rid, skill=skill, skill_id=skill_id, task=task,
@@ -232,10 +228,7 @@ class Session:
         if native_api is not None or require_widget:
             P.check_non_empty(native_api, "native_api must be a non-empty string")
         P.check_widget(data, require_widget)
-        c = self._client
-        ai = c._ai(ai_type)
-        sid = self._sid(session_id, new_session)
-        rid = P.check_record_id(record_id)
+        c, ai, sid, rid = self._prepare(ai_type, session_id, new_session, record_id)
 
         def build(sent_sid):
             return P.data_request(rid, data, native_api=native_api, ai_type=ai,
