@@ -53,7 +53,7 @@ def classify_connect_error(exc):
     detail = '%s: %s' % (type(exc).__name__, exc)
     if isinstance(exc, ssl.SSLError) or isinstance(exc, ssl.CertificateError):
         return protocol.SSL_ERROR, 'SSL_ERROR', detail
-    if isinstance(exc, socket.gaierror):
+    if isinstance(exc, (socket.gaierror, websocket.WebSocketAddressException)):
         return protocol.SYS_ERROR, 'SYS_ERROR', detail
     if isinstance(exc, (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError)):
         return protocol.CONNECT_FAILED, 'CONNECT_FAILED', detail

@@ -205,6 +205,21 @@ def test_refused_connection(make, recorder):
     _one_close_and_no_thread(recorder)
 
 
+def test_name_resolution_failure(recorder, monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, 'Name or service not known')
+    monkeypatch.setattr(socket, 'getaddrinfo', no_dns)
+
+    class Unknown(object):
+        url = 'wss://nls-gateway.invalid/ws/v1'
+    sr = recognizer(Unknown, recorder)
+    assert sr.start(timeout=5) is False
+    assert recorder.names() == ['on_error', 'on_close']
+    header = json.loads(recorder.args('on_error')[0][0])['header']
+    assert header['status'] == 10000003 and header['status_text'].startswith('SDK:SYS_ERROR:')
+    _one_close_and_no_thread(recorder)
+
+
 def test_rejected_token_passes_the_gateway_status_through(nls_emulator, recorder):
     sr = recognizer(nls_emulator, recorder, token='wrong-token')
     assert sr.start() is False
