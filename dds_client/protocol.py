@@ -176,15 +176,19 @@ def _add_extra(message, extra, reserved=("topic", "recordId", "sessionId", "aiTy
     return message
 
 
+def _put(message, *pairs):
+    """Add each (key, value) whose value is not None, in the order given: the wire's key order."""
+    for key, value in pairs:
+        if value is not None:
+            message[key] = value
+    return message
+
+
 def _head(ai_type, topic, record_id, session_id):
-    message = {}
-    if ai_type is not None:
-        message["aiType"] = ai_type
+    message = _put({}, ("aiType", ai_type))
     message["topic"] = topic
     message["recordId"] = record_id
-    if session_id is not None:
-        message["sessionId"] = session_id
-    return message
+    return _put(message, ("sessionId", session_id))
 
 
 # ---------------------------------------------------------------- client messages (4.6)
@@ -193,10 +197,7 @@ def text_request(record_id, text, *, ai_type=None, session_id=None, nlu_params=N
                  context=None, extra=None):
     message = _head(ai_type, TOPIC_TEXT, record_id, session_id)
     message["refText"] = text
-    if nlu_params is not None:
-        message["nluParams"] = nlu_params
-    if context is not None:
-        message["context"] = context
+    _put(message, ("nluParams", nlu_params), ("context", context))
     return _add_extra(message, extra)
 
 
@@ -206,37 +207,23 @@ def audio_request(record_id, audio_type, sample_rate, channel, sample_bytes, *, 
     message = _head(ai_type, TOPIC_AUDIO, record_id, session_id)
     message["audio"] = {"audioType": audio_type, "sampleRate": sample_rate, "channel": channel,
                         "sampleBytes": sample_bytes}
-    if wakeup_word is not None:
-        message["wakeupWord"] = wakeup_word
-    if asr_params is not None:
-        message["asrParams"] = asr_params
-    if nlu_params is not None:
-        message["nluParams"] = nlu_params
-    if context is not None:
-        message["context"] = context
+    _put(message, ("wakeupWord", wakeup_word), ("asrParams", asr_params), ("nluParams", nlu_params),
+         ("context", context))
     return _add_extra(message, extra)
 
 
 def intent_request(record_id, *, skill=None, skill_id=None, task, intent, slots=None, input=None,
                    ai_type=None, session_id=None, extra=None):
     message = _head(ai_type, TOPIC_INTENT, record_id, session_id)
-    if skill_id is not None:
-        message["skillId"] = skill_id
-    if skill is not None:
-        message["skill"] = skill
+    _put(message, ("skillId", skill_id), ("skill", skill))
     message["intent"] = intent
     message["task"] = task
-    if slots is not None:
-        message["slots"] = slots
-    if input is not None:
-        message["input"] = input
+    _put(message, ("slots", slots), ("input", input))
     return _add_extra(message, extra)
 
 
 def data_request(record_id, data, *, native_api=None, ai_type=None, session_id=None, extra=None):
-    message = _head(ai_type, TOPIC_DATA, record_id, session_id)
-    if native_api is not None:
-        message["nativeApi"] = native_api
+    message = _put(_head(ai_type, TOPIC_DATA, record_id, session_id), ("nativeApi", native_api))
     message.update(data)
     return _add_extra(message, extra)
 
@@ -251,20 +238,10 @@ def settings_request(record_id, settings, option="set", skill_id=None):
 
 def context_sync_request(skill_id, *, session_id=None, task=None, intent=None, slots=None,
                          dispatch_event=None):
-    message = {"topic": TOPIC_CONTEXT_SYNC}
-    if session_id is not None:
-        message["sessionId"] = session_id
+    message = _put({"topic": TOPIC_CONTEXT_SYNC}, ("sessionId", session_id))
     message["skillId"] = skill_id
-    body = {}
-    if task is not None:
-        body["task"] = task
-    if intent is not None:
-        body["intent"] = intent
-    if slots is not None:
-        body["slots"] = slots
-    if dispatch_event is not None:
-        body["dispatchEvent"] = dispatch_event
-    message["async"] = body
+    message["async"] = _put({}, ("task", task), ("intent", intent), ("slots", slots),
+                            ("dispatchEvent", dispatch_event))
     return message
 
 
