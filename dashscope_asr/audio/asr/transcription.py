@@ -97,14 +97,7 @@ class Transcription(object):
     def cancel(cls, task, api_key: str = None, workspace: str = None,
                **kwargs) -> DashScopeAPIResponse:
         """Cancel a PENDING task."""
-        task_id = cls._task_id(task)
-        key = _http.resolve_key(api_key)
-        resp = _http.request('POST', 
-            '%s/tasks/%s/cancel' % (_http.base_url(kwargs.get('base_address'), workspace), task_id),
-            headers=_http.task_headers(key, workspace, kwargs.get('headers'),
-                                       kwargs.get('user_agent')),
-            timeout=_http.timeout_of(kwargs))
-        return _http.get_response(resp)
+        return cls._task_call('POST', cls._task_id(task), '/cancel', api_key, workspace, kwargs)
 
     @classmethod
     def list(cls, start_time: str = None, end_time: str = None, model_name: str = None,
@@ -172,10 +165,14 @@ class Transcription(object):
 
     @classmethod
     def _get(cls, task_id, api_key, workspace, kwargs):
+        return cls._task_call('GET', task_id, '', api_key, workspace, kwargs)
+
+    @classmethod
+    def _task_call(cls, method, task_id, suffix, api_key, workspace, kwargs):
+        """One request on /tasks/<task_id><suffix> with the task API's headers and timeout."""
         key = _http.resolve_key(api_key)
-        resp = _http.request('GET', 
-            '%s/tasks/%s' % (_http.base_url(kwargs.get('base_address'), workspace), task_id),
-            headers=_http.task_headers(key, workspace, kwargs.get('headers'),
-                                       kwargs.get('user_agent')),
+        resp = _http.request(
+            method, '%s/tasks/%s%s' % (_http.base_url(kwargs.get('base_address'), workspace), task_id, suffix),
+            headers=_http.task_headers(key, workspace, kwargs.get('headers'), kwargs.get('user_agent')),
             timeout=_http.timeout_of(kwargs))
         return _http.get_response(resp)
